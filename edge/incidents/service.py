@@ -1,0 +1,104 @@
+"""Incident management, shared by the REST and gRPC surfaces: reads from the database,
+changes published as commands for the lifecycle worker."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from oncallnova.bus.connection import Outgoing
+from oncallnova.context import AppContext
+from oncallnova.db.models.incidents import Incident, TimelineEntry
+from oncallnova.db.repositories import incidents as repo
+from oncallnova.errors import InvalidInput, NotFound
+from schemas.envelope import Envelope
+from schemas.incident_v1 import CommandAction, IncidentCommandV1, IncidentV1
+from schemas.subjects import INCIDENT_COMMAND
+
+STATUSES = ("triggered", "acknowledged", "resolved")
+SEVERITIES = ("critical", "error", "warning", "info")
+MAX_PAGE = 500
+
+
+def check_choices(field: str, values: list[str], allowed: tuple[str, ...]) -> list[str]:
+    for value in values:
+        if value not in allowed:
+            raise InvalidInput(
+                f"{field}: {value!r} is not one of {', '.join(allowed)}", field=field
+            )
+    return values
+
+
+async def list_incidents(
+    ctx: AppContext,
+    *,
+    statuses: list[str],
+    service_ids: list[str],
+    severities: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[IncidentV1], int]:
+    check_choices("status", statuses, STATUSES)
+    check_choices("severity", severities, SEVERITIES)
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE}", field="limit")
+    if offset < 0:
+        raise InvalidInput("offset: must not be negative", field="offset")
+    async with ctx.sessions() as session:
+        rows, total = await repo.list_incidents(
+            session,
+            limit=limit,
+            offset=offset,
+            statuses=statuses,
+            service_ids=service_ids,
+            severities=severities,
+            since=since,
+            until=until,
+        )
+    return [IncidentV1.model_validate(r) for r in rows], total
+
+
+async def find_incident(ctx: AppContext, ref: str) -> Incident:
+    """By id, or by number (`42` or `#42`), as people say it."""
+    async with ctx.sessions() as session:
+        incident = await repo.get_incident(session, ref)
+        if incident is None and ref.lstrip("#").isdigit():
+            incident = await repo.incident_by_number(session, int(ref.lstrip("#")))
+    if incident is None:
+        raise NotFound(f"no incident {ref!r}", field="id")
+    return incident
+
+
+async def get_incident(ctx: AppContext, ref: str) -> IncidentV1:
+    return IncidentV1.model_validate(await find_incident(ctx, ref))
+
+
+async def get_timeline(ctx: AppContext, ref: str) -> list[TimelineEntry]:
+    incident = await find_incident(ctx, ref)
+    async with ctx.sessions() as session:
+        return await repo.timeline(session, incident.id)
+
+
+async def send_command(
+    ctx: AppContext, ref: str, action: CommandAction, actor: str, **fields: Any
+) -> tuple[str, str]:
+    """Publish a command for the lifecycle worker; returns (command id, incident id) after PubAck."""
+    incident = await find_incident(ctx, ref)
+    command = IncidentCommandV1(
+        action=action,
+        incident_id=incident.id,
+        service_id=incident.service_id,
+        actor=actor,
+        **fields,
+    )
+    envelope = Envelope(type="incident.command.v1", producer="edge.incidents")
+    await ctx.bus.publish(
+        Outgoing(
+            INCIDENT_COMMAND.subject(incident.id, ns=ctx.bus.ns),
+            command.model_dump_json().encode(),
+            envelope,
+        )
+    )
+    return envelope.id, incident.id

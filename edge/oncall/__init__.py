@@ -1,0 +1,1 @@
+"""On-call edge: users, teams, schedules, escalation policies over REST and gRPC."""

@@ -1,0 +1,102 @@
+"""The process's one NATS connection and its publishing side."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from oncallnova import telemetry
+from oncallnova.bus import declarations
+from oncallnova.settings import Settings
+from schemas.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish: its full subject, body and envelope."""
+
+    subject: str
+    body: bytes
+    envelope: Envelope
+    extra_headers: dict[str, str] | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = self.envelope.to_headers()
+        if self.extra_headers:
+            headers.update(self.extra_headers)
+        return telemetry.inject(headers)
+
+
+class Bus:
+    """NATS + JetStream for one process; every subject it builds carries the namespace."""
+
+    def __init__(self, nc: NATS, settings: Settings, *, replicas: int = 1) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=10)
+        self.ns = settings.nats_namespace
+        self.settings = settings
+        self.replicas = replicas
+
+    def stream(self, name: str) -> str:
+        return declarations.stream_name(self.ns, name)
+
+    def bucket(self, name: str) -> str:
+        return declarations.bucket_name(self.ns, name)
+
+    def strip_ns(self, subject: str) -> str:
+        """A subject as the catalogue writes it, without this bus's namespace."""
+        prefix = f"{self.ns}."
+        return subject[len(prefix) :] if self.ns and subject.startswith(prefix) else subject
+
+    async def publish(self, message: Outgoing) -> PubAck:
+        """Publish and wait for the PubAck: after it returns the message is durable."""
+        return await self.js.publish(message.subject, message.body, headers=message.headers())
+
+    async def publish_all(self, messages: Sequence[Outgoing], concurrency: int = 512) -> None:
+        """Publish many messages with their PubAcks in flight together (a batch's effects)."""
+        if not messages:
+            return
+        if len(messages) == 1:
+            await self.publish(messages[0])
+            return
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(message: Outgoing) -> None:
+            async with limit:
+                await self.publish(message)
+
+        await asyncio.gather(*(one(m) for m in messages))
+
+    async def close(self) -> None:
+        if self.nc.is_connected:
+            await self.nc.drain()
+
+
+async def connect(settings: Settings, url: str | None = None, *, name: str = "oncallnova") -> Bus:
+    """Connect to the configured (or given) NATS server with reconnects forever."""
+    servers = url or settings.nats_url or "nats://127.0.0.1:4222"
+
+    async def on_error(error: Exception) -> None:
+        log.warning("nats error: %s", error)
+
+    nc = await nats.connect(
+        servers=[s.strip() for s in servers.split(",")],
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=on_error,
+    )
+    return Bus(nc, settings)
+
+
+def full_subjects(bus: Bus, subjects: Iterable[str]) -> list[str]:
+    return [f"{bus.ns}.{s}" if bus.ns else s for s in subjects]

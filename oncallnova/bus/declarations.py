@@ -1,0 +1,107 @@
+"""Reads the stream/consumer/KV declarations in `nats/` (data only) into typed objects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.subjects import CATALOGUE, Topic
+
+
+def declarations_dir() -> Path:
+    """`nats/` in a source checkout; the copy packed into the wheel otherwise."""
+    source = Path(__file__).resolve().parents[2] / "nats"
+    if (source / "streams.json").exists():
+        return source
+    return Path(__file__).resolve().parents[1] / "_declarations"
+
+
+@dataclass(frozen=True)
+class StreamDecl:
+    name: str
+    topics: tuple[Topic, ...]
+    description: str
+    max_age_s: float
+    max_bytes: int
+    duplicate_window_s: float
+
+
+@dataclass(frozen=True)
+class ConsumerDecl:
+    durable: str
+    stream: str
+    topic: Topic
+    ack_wait_s: float
+    max_deliver: int
+    max_ack_pending: int
+
+
+@dataclass(frozen=True)
+class BucketDecl:
+    bucket: str
+    description: str
+    history: int
+    allow_msg_ttl: bool
+    only_without_redis: bool
+
+
+def _load(name: str) -> dict:
+    return json.loads((declarations_dir() / name).read_text())
+
+
+def streams() -> list[StreamDecl]:
+    return [
+        StreamDecl(
+            name=s["name"],
+            topics=tuple(CATALOGUE[t] for t in s["topics"]),
+            description=s["description"],
+            max_age_s=s["max_age_s"],
+            max_bytes=s["max_bytes"],
+            duplicate_window_s=s["duplicate_window_s"],
+        )
+        for s in _load("streams.json")["streams"]
+    ]
+
+
+def consumers() -> list[ConsumerDecl]:
+    return [
+        ConsumerDecl(
+            durable=c["durable"],
+            stream=c["stream"],
+            topic=CATALOGUE[c["topic"]],
+            ack_wait_s=c["ack_wait_s"],
+            max_deliver=c["max_deliver"],
+            max_ack_pending=c["max_ack_pending"],
+        )
+        for c in _load("consumers.json")["consumers"]
+    ]
+
+
+def consumer(durable: str) -> ConsumerDecl:
+    for decl in consumers():
+        if decl.durable == durable:
+            return decl
+    raise KeyError(f"no consumer {durable!r} declared in nats/consumers.json")
+
+
+def buckets() -> list[BucketDecl]:
+    return [
+        BucketDecl(
+            bucket=b["bucket"],
+            description=b["description"],
+            history=b["history"],
+            allow_msg_ttl=b["allow_msg_ttl"],
+            only_without_redis=b["only_without_redis"],
+        )
+        for b in _load("kv.json")["buckets"]
+    ]
+
+
+def stream_name(ns: str, name: str) -> str:
+    """Streams are namespaced like subjects: `<NS>_ALERTS`."""
+    return f"{ns.upper()}_{name}" if ns else name
+
+
+def bucket_name(ns: str, name: str) -> str:
+    return f"{ns}_{name}" if ns else name

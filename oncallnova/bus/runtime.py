@@ -1,0 +1,229 @@
+"""`run_worker`: the unit of work around every handler.
+
+The runtime, not the handler, owns acknowledgement: a batch is fetched, decoded, handed to
+the handler as one unit (one transaction), and acked only after the handler returns. A
+message that cannot be decoded is terminated and copied to `dlq.<consumer>`; a transient
+failure naks with backoff; a message that keeps failing is dead-lettered once its deliveries
+run out. If a batch fails, its messages are retried one by one so one poison message cannot
+hold the others back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from oncallnova import telemetry
+from oncallnova.bus import declarations
+from oncallnova.bus.connection import Bus
+from schemas.envelope import Envelope
+from schemas.subjects import DLQ
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class InvalidMessage(Exception):
+    """The message can never be handled: dead-letter it, do not retry."""
+
+
+class TransientError(Exception):
+    """Worth retrying later (a dependency is down)."""
+
+
+@dataclass(frozen=True)
+class Delivery(Generic[T]):
+    """One decoded message, with its envelope and the subject it came on (no namespace)."""
+
+    msg: Msg
+    subject: str
+    envelope: Envelope
+    data: T
+
+    @property
+    def num_delivered(self) -> int:
+        return self.msg.metadata.num_delivered
+
+
+class Worker(ABC, Generic[T]):
+    """A single-purpose consumer. Subclasses say how to decode and how to handle a batch."""
+
+    #: durable consumer name, declared in nats/consumers.json
+    consumer: str
+
+    @abstractmethod
+    def decode(self, subject: str, envelope: Envelope, msg: Msg) -> T:
+        """Parse one message; raise InvalidMessage when it can never be handled."""
+
+    @abstractmethod
+    async def handle(self, batch: list[Delivery[T]]) -> None:
+        """Apply the batch as one unit of work; return only when its effects are durable."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open what the worker needs (caches, stores) before the first fetch."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Release what `start` opened."""
+
+
+def backoff_delay(num_delivered: int) -> float:
+    """Seconds before redelivery: 0.5, 1, 2, 4 … capped at 30."""
+    return min(30.0, 0.5 * 2 ** max(0, num_delivered - 1))
+
+
+@dataclass
+class WorkerStats:
+    """What a running worker has done; exposed by /healthz and the metrics worker."""
+
+    handled: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    batches: int = 0
+    last_batch_at: float = 0.0
+    running: bool = False
+
+
+class WorkerRunner:
+    """Runs one worker's fetch → decode → handle → ack loop until told to stop."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        worker: Worker[T],
+        *,
+        batch_size: int | None = None,
+        fetch_timeout: float = 1.0,
+    ) -> None:
+        self.bus = bus
+        self.worker = worker
+        self.decl = declarations.consumer(worker.consumer)
+        self.batch_size = batch_size or bus.settings.fetch_batch
+        self.fetch_timeout = fetch_timeout
+        self.stats = WorkerStats()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop fetching; the batch in hand is finished and acked first."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self.worker.start()
+        sub = await self.bus.js.pull_subscribe_bind(
+            durable=self.decl.durable, stream=self.bus.stream(self.decl.stream)
+        )
+        self.stats.running = True
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout)
+                except (NatsTimeoutError, asyncio.TimeoutError):
+                    continue
+                await self.process(msgs)
+        finally:
+            self.stats.running = False
+            await sub.unsubscribe()
+            await self.worker.stop()
+
+    async def process(self, msgs: list[Msg]) -> None:
+        """Decode, dead-letter the invalid, handle the rest as one unit, then ack."""
+        deliveries: list[Delivery[T]] = []
+        for msg in msgs:
+            try:
+                deliveries.append(self._decode(msg))
+            except InvalidMessage as error:
+                await self.dead_letter(msg, f"invalid: {error}")
+        if not deliveries:
+            return
+        self.stats.batches += 1
+        self.stats.last_batch_at = time.time()
+        with telemetry.tracer().start_as_current_span(
+            f"{self.worker.consumer}.batch",
+            context=telemetry.extract(deliveries[0].msg.headers),
+            attributes={"messaging.batch.message_count": len(deliveries)},
+        ):
+            try:
+                await self.worker.handle(deliveries)
+            except Exception as error:
+                if len(deliveries) == 1:
+                    await self._failed(deliveries[0], error)
+                    return
+                log.warning(
+                    "%s: batch of %d failed; retrying one by one",
+                    self.worker.consumer,
+                    len(deliveries),
+                    exc_info=True,
+                )
+                await self._one_by_one(deliveries)
+                return
+        await self._ack_all(deliveries)
+
+    async def _one_by_one(self, deliveries: list[Delivery[T]]) -> None:
+        for delivery in deliveries:
+            try:
+                await self.worker.handle([delivery])
+            except Exception as error:
+                await self._failed(delivery, error)
+            else:
+                await self._ack_all([delivery])
+
+    async def _failed(self, delivery: Delivery[T], error: Exception) -> None:
+        if isinstance(error, InvalidMessage) or delivery.num_delivered >= self.decl.max_deliver:
+            await self.dead_letter(delivery.msg, f"{type(error).__name__}: {error}")
+            return
+        self.stats.retried += 1
+        log.warning(
+            "%s: delivery %d of %s failed (%s); retrying",
+            self.worker.consumer,
+            delivery.num_delivered,
+            delivery.subject,
+            error,
+        )
+        await delivery.msg.nak(delay=backoff_delay(delivery.num_delivered))
+
+    async def _ack_all(self, deliveries: list[Delivery[T]]) -> None:
+        for delivery in deliveries:
+            await delivery.msg.ack()
+        self.stats.handled += len(deliveries)
+
+    def _decode(self, msg: Msg) -> Delivery[T]:
+        subject = self.bus.strip_ns(msg.subject)
+        envelope = Envelope.from_headers(
+            msg.headers,
+            type_=subject.rsplit(".", 1)[0],
+            fallback_id=f"{msg.metadata.stream}:{msg.metadata.sequence.stream}",
+        )
+        data = self.worker.decode(subject, envelope, msg)
+        return Delivery(msg=msg, subject=subject, envelope=envelope, data=data)
+
+    async def dead_letter(self, msg: Msg, reason: str) -> None:
+        """Copy to `dlq.<consumer>` with the reason in headers, then terminate the original."""
+        headers = dict(msg.headers or {})
+        # A fresh id: the original's Nats-Msg-Id would be dropped as a duplicate by the DLQ stream.
+        original_id = headers.pop("Nats-Msg-Id", "")
+        headers.update(
+            {
+                "Oncallnova-Dlq-Reason": reason[:1000],
+                "Oncallnova-Dlq-Subject": msg.subject,
+                "Oncallnova-Dlq-Consumer": self.worker.consumer,
+                "Oncallnova-Dlq-Original-Id": original_id,
+                "Oncallnova-Dlq-Deliveries": str(msg.metadata.num_delivered),
+            }
+        )
+        await self.bus.js.publish(
+            DLQ.subject(self.worker.consumer, ns=self.bus.ns), msg.data, headers=headers
+        )
+        await msg.term()
+        self.stats.dead_lettered += 1
+        log.error("%s: dead-lettered %s: %s", self.worker.consumer, msg.subject, reason)
+
+
+WorkerFactory = Callable[[], Worker[object]]

@@ -1,0 +1,218 @@
+"""`oncallnova`: run the platform, one worker or one edge, migrations, and manage services."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from oncallnova.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for name in ("host", "port", "data_dir", "grpc_port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
+    """Start, print where things are, run until Ctrl-C/SIGTERM, then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await platform.start()
+    settings = platform.settings
+    base = f"http://{settings.host}:{settings.port}"
+    lines = ["OnCallNova is running."]
+    if platform.http is not None:
+        lines += [
+            f"  UI and API     {base}/",
+            f"  API docs       {base}/docs",
+            f"  PagerDuty v2   {base}/v2/enqueue",
+            f"  Alertmanager   {base}/api/v1/integrations/alertmanager/<integration-key>",
+            f"  Health         {base}/healthz",
+        ]
+    if platform.grpc_port:
+        lines.append(f"  gRPC           {settings.host}:{platform.grpc_port}")
+    if platform.nats is not None:
+        lines.append(
+            f"  NATS           {platform.nats.url} (embedded, data in {settings.data_dir})"
+        )
+    if platform.runners:
+        lines.append(f"  workers        {', '.join(platform.runners)}")
+    print("\n".join(lines), flush=True)
+    waiter = asyncio.create_task(platform.wait())
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if waiter.done():
+            waiter.result()
+    finally:
+        print("OnCallNova: stopping (finishing in-flight work)…", flush=True)
+        waiter.cancel()
+        stopper.cancel()
+        await platform.stop()
+        print("OnCallNova: stopped.", flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from oncallnova.platform import everything
+
+    asyncio.run(_serve(everything(_settings(args))))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from oncallnova.platform import only
+    from workers.registry import WORKERS
+
+    if args.name not in WORKERS:
+        print(f"unknown worker {args.name!r}; one of: {', '.join(WORKERS)}", file=sys.stderr)
+        return 2
+    platform = only(_settings(args), workers=[args.name])
+    platform.run_migrations = False
+    asyncio.run(_serve(platform))
+    return 0
+
+
+def cmd_edge(args: argparse.Namespace) -> int:
+    from edge.registry import EDGES
+    from oncallnova.platform import only
+
+    if args.name not in EDGES:
+        print(f"unknown edge {args.name!r}; one of: {', '.join(EDGES)}", file=sys.stderr)
+        return 2
+    platform = only(_settings(args), edges=[args.name])
+    platform.run_migrations = False
+    asyncio.run(_serve(platform))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from oncallnova.db import migrate
+    from oncallnova.db.engine import create_engine
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            await migrate.upgrade(engine, settings.database_schema)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print("database is at the newest revision")
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from oncallnova.db import migrate
+    from oncallnova.db.engine import create_engine, create_sessions
+    from oncallnova.db.repositories import incidents as repo
+    from oncallnova.errors import OnCallNovaError
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            await migrate.upgrade(engine, settings.database_schema)
+            async with create_sessions(engine).begin() as session:
+                if args.action == "create":
+                    try:
+                        service = await repo.create_service(
+                            session, args.name, description=args.description
+                        )
+                    except OnCallNovaError as error:
+                        print(error.message, file=sys.stderr)
+                        return 1
+                    record = _service_json(service)
+                    print(json.dumps(record) if args.json else service.integration_key)
+                    return 0
+                services = await repo.list_services(session)
+                if args.json:
+                    print(json.dumps([_service_json(s) for s in services]))
+                else:
+                    for s in services:
+                        print(f"{s.integration_key}  {s.id}  {s.name}")
+                return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _service_json(service) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"id": service.id, "name": service.name, "integration_key": service.integration_key}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oncallnova", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, http: bool = False) -> None:
+        p.add_argument(
+            "--data-dir", type=Path, help="where the embedded default keeps its data (./data)"
+        )
+        if http:
+            p.add_argument("--host", help="address to listen on (127.0.0.1)")
+            p.add_argument("--port", type=int, help="HTTP port for UI and API (8080)")
+            p.add_argument("--grpc-port", type=int, help="gRPC port (50051)")
+
+    up = sub.add_parser(
+        "up", help="run the whole platform (embedded default unless NATS_URL etc. are set)"
+    )
+    common(up, http=True)
+    up.set_defaults(func=cmd_up)
+
+    worker = sub.add_parser("worker", help="run one worker (fingerprinter, correlator, lifecycle)")
+    worker.add_argument("name")
+    common(worker)
+    worker.set_defaults(func=cmd_worker)
+
+    edge = sub.add_parser(
+        "edge", help="run one edge service (ingestion, incidents, oncall, webui, exporter)"
+    )
+    edge.add_argument("name")
+    common(edge, http=True)
+    edge.set_defaults(func=cmd_edge)
+
+    mig = sub.add_parser("migrate", help="bring the database to the newest schema")
+    common(mig)
+    mig.set_defaults(func=cmd_migrate)
+
+    service = sub.add_parser("service", help="create or list services")
+    service_sub = service.add_subparsers(dest="action", required=True)
+    create = service_sub.add_parser("create", help="create a service and print its integration key")
+    create.add_argument("name")
+    create.add_argument("--description")
+    create.add_argument("--json", action="store_true", help="print id, name and key as JSON")
+    common(create)
+    listing = service_sub.add_parser("list", help="list services and their integration keys")
+    listing.add_argument("--json", action="store_true")
+    common(listing)
+    service.set_defaults(func=cmd_service)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    from oncallnova.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""PostgreSQL (or SQLite on the embedded default) is the source of truth."""

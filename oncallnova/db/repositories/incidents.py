@@ -1,0 +1,204 @@
+"""All SQL for services, alerts, incidents and their timeline."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from oncallnova.db.models.incidents import (
+    OPEN_STATUSES,
+    Alert,
+    ChangeEvent,
+    Incident,
+    Service,
+    TimelineEntry,
+)
+from oncallnova.db.types import new_id, utcnow
+from oncallnova.errors import Conflict
+
+
+def insert_ignoring_duplicates(session: AsyncSession, model: type) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING` in the session's dialect."""
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(model).on_conflict_do_nothing()
+
+
+# --- services ---------------------------------------------------------------------------
+
+
+def new_integration_key() -> str:
+    """32 hex characters, the length PagerDuty clients check for."""
+    return secrets.token_hex(16)
+
+
+async def create_service(
+    session: AsyncSession, name: str, *, description: str | None = None
+) -> Service:
+    existing = await session.scalar(select(Service).where(Service.name == name))
+    if existing is not None:
+        raise Conflict(f"a service named {name!r} already exists", field="name")
+    service = Service(
+        id=new_id(), name=name, description=description, integration_key=new_integration_key()
+    )
+    session.add(service)
+    await session.flush()
+    return service
+
+
+async def list_services(session: AsyncSession) -> Sequence[Service]:
+    return (await session.scalars(select(Service).order_by(Service.name))).all()
+
+
+async def service_by_key(session: AsyncSession, integration_key: str) -> Service | None:
+    return await session.scalar(select(Service).where(Service.integration_key == integration_key))
+
+
+async def service_by_id(session: AsyncSession, service_id: str) -> Service | None:
+    return await session.get(Service, service_id)
+
+
+# --- the lifecycle worker's batch reads and writes ---------------------------------------
+
+
+async def incidents_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Incident]:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Incident).where(Incident.id.in_(ids)))
+    return {i.id: i for i in rows}
+
+
+async def open_incidents_by_key(
+    session: AsyncSession, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Incident]:
+    """Open incidents by (service_id, dedup_key): at most one each, by the partial unique index."""
+    keys = list(set(keys))
+    if not keys:
+        return {}
+    rows = await session.scalars(
+        select(Incident).where(
+            tuple_(Incident.service_id, Incident.dedup_key).in_(keys),
+            Incident.status.in_(OPEN_STATUSES),
+        )
+    )
+    return {(i.service_id, i.dedup_key): i for i in rows}
+
+
+async def known_alert_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
+    ids = list(set(ids))
+    if not ids:
+        return set()
+    return set(await session.scalars(select(Alert.id).where(Alert.id.in_(ids))))
+
+
+async def timeline_by_source(
+    session: AsyncSession, source_ids: Iterable[str]
+) -> list[TimelineEntry]:
+    source_ids = list(set(source_ids))
+    if not source_ids:
+        return []
+    rows = await session.scalars(
+        select(TimelineEntry).where(TimelineEntry.source_id.in_(source_ids))
+    )
+    return list(rows)
+
+
+async def next_incident_numbers(session: AsyncSession, count: int) -> list[int]:
+    """Human-facing incident numbers: a sequence on PostgreSQL, max+1 under SQLite's one writer."""
+    if count == 0:
+        return []
+    if session.bind.dialect.name == "postgresql":
+        rows = await session.execute(
+            text("SELECT nextval('incident_number_seq') FROM generate_series(1, :n)"), {"n": count}
+        )
+        return [r[0] for r in rows]
+    current = await session.scalar(select(func.coalesce(func.max(Incident.number), 0)))
+    return list(range(int(current or 0) + 1, int(current or 0) + 1 + count))
+
+
+async def insert_alerts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert_ignoring_duplicates(session, Alert), rows)
+
+
+async def insert_timeline(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert_ignoring_duplicates(session, TimelineEntry), rows)
+
+
+async def insert_change_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert_ignoring_duplicates(session, ChangeEvent), rows)
+
+
+# --- reads for the incident management edge -----------------------------------------------
+
+
+def incidents_query(
+    *,
+    statuses: Sequence[str] = (),
+    service_ids: Sequence[str] = (),
+    severities: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Select[tuple[Incident]]:
+    query = select(Incident)
+    if statuses:
+        query = query.where(Incident.status.in_(statuses))
+    if service_ids:
+        query = query.where(Incident.service_id.in_(service_ids))
+    if severities:
+        query = query.where(Incident.severity.in_(severities))
+    if since is not None:
+        query = query.where(Incident.created_at >= since)
+    if until is not None:
+        query = query.where(Incident.created_at < until)
+    return query
+
+
+async def list_incidents(
+    session: AsyncSession, *, limit: int, offset: int, **filters: Any
+) -> tuple[list[Incident], int]:
+    """Newest first, with the total count for pagination."""
+    query = incidents_query(**filters)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(query.order_by(Incident.number.desc()).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+async def get_incident(session: AsyncSession, incident_id: str) -> Incident | None:
+    return await session.get(Incident, incident_id)
+
+
+async def incident_by_number(session: AsyncSession, number: int) -> Incident | None:
+    return await session.scalar(select(Incident).where(Incident.number == number))
+
+
+async def timeline(session: AsyncSession, incident_id: str) -> list[TimelineEntry]:
+    rows = await session.scalars(
+        select(TimelineEntry)
+        .where(TimelineEntry.incident_id == incident_id)
+        .order_by(TimelineEntry.at, TimelineEntry.id)
+    )
+    return list(rows)
+
+
+async def alerts_of(session: AsyncSession, incident_id: str, limit: int = 100) -> list[Alert]:
+    rows = await session.scalars(
+        select(Alert)
+        .where(Alert.incident_id == incident_id)
+        .order_by(Alert.received_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+def now() -> datetime:
+    return utcnow()

@@ -1,0 +1,83 @@
+"""The one HTTP app: every edge's REST routes, the UI, /metrics and /healthz on one port."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from oncallnova.context import AppContext
+from oncallnova.errors import OnCallNovaError
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """`("body", "payload", "severity")` → `payload.severity`; list indexes as `[0]`."""
+    parts: list[str] = []
+    for item in loc:
+        if item in ("body", "query", "path", "header") and not parts:
+            continue
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "body"
+
+
+def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> FastAPI:
+    from edge.registry import include_routers
+
+    app = FastAPI(
+        title="OnCallNova",
+        version="0.1.0",
+        description="Self-hosted incident response: alerts in, incidents out.",
+    )
+    app.state.ctx = ctx
+
+    @app.exception_handler(OnCallNovaError)
+    async def _domain_error(_: Request, error: OnCallNovaError) -> JSONResponse:
+        return JSONResponse(error.to_dict(), status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": field_path(e.get("loc", ())), "message": e.get("msg", "invalid")}
+            for e in error.errors()
+        ]
+        first = problems[0] if problems else {"field": "body", "message": "invalid"}
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "invalid_input",
+                    "message": f"{first['field']}: {first['message']}",
+                    "field": first["field"],
+                    "errors": problems,
+                }
+            },
+            status_code=422,
+        )
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        """200 only when the database and NATS answer and every component is running."""
+        checks: dict[str, bool] = {}
+        try:
+            async with ctx.engine.connect() as connection:
+                await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=2)
+            checks["database"] = True
+        except Exception:
+            checks["database"] = False
+        checks["nats"] = ctx.bus.nc.is_connected
+        for name, is_running in ctx.components.items():
+            checks[name] = bool(is_running())
+        healthy = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unhealthy", "checks": checks},
+            status_code=200 if healthy else 503,
+        )
+
+    include_routers(app, ctx, edge_names)
+    return app

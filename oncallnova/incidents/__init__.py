@@ -1,0 +1,1 @@
+"""Pure incident logic: the state machine and derived values."""

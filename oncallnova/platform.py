@@ -1,0 +1,144 @@
+"""The supervisor: starts the chosen workers and edges in one process and stops them cleanly.
+
+`oncallnova up` runs all of them; `oncallnova worker NAME` / `edge NAME` run one. Start order:
+(embedded nats-server) → database migrations → bus + provisioning → workers → HTTP/gRPC.
+Stop order is the reverse, and each worker finishes the batch in hand before the bus drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import grpc
+import uvicorn
+
+from oncallnova.bus.connection import Bus, connect
+from oncallnova.bus.provision import provision
+from oncallnova.bus.runtime import WorkerRunner
+from oncallnova.context import AppContext, system_clock
+from oncallnova.db import migrate
+from oncallnova.db.engine import create_engine, create_sessions
+from oncallnova.embedded_nats import EmbeddedNats
+from oncallnova.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    worker_names: list[str]
+    edge_names: list[str]
+    serve_http: bool = True
+    run_migrations: bool = True
+    nats: EmbeddedNats | None = None
+    ctx: AppContext | None = None
+    runners: dict[str, WorkerRunner] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    http: uvicorn.Server | None = None
+    grpc_server: grpc.aio.Server | None = None
+    grpc_port: int | None = None
+
+    async def start(self) -> AppContext:
+        """Bring everything up; returns the shared context (tests use it directly)."""
+        from edge.registry import add_grpc_services
+        from workers.registry import WORKERS
+
+        settings = self.settings
+        nats_url = settings.nats_url
+        if settings.embedded:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.nats = EmbeddedNats(settings.data_dir / "nats")
+            nats_url = await self.nats.start()
+        engine = create_engine(settings)
+        if self.run_migrations:
+            await migrate.upgrade(engine, settings.database_schema)
+        bus: Bus = await connect(settings, nats_url)
+        await provision(bus, with_kv=not settings.uses_redis)
+        self.ctx = AppContext(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessions(engine),
+            bus=bus,
+            clock=system_clock,
+        )
+        for name in self.worker_names:
+            worker = await WORKERS[name](self.ctx)
+            runner = WorkerRunner(bus, worker)
+            self.runners[name] = runner
+            self.ctx.runners[name] = runner
+            self.ctx.components[f"worker:{name}"] = lambda r=runner: r.stats.running
+            self.tasks.append(asyncio.create_task(runner.run(), name=f"worker:{name}"))
+        if self.edge_names:
+            self.grpc_server = grpc.aio.server()
+            if add_grpc_services(self.grpc_server, self.ctx, self.edge_names):
+                self.grpc_port = self.grpc_server.add_insecure_port(
+                    f"{settings.host}:{settings.grpc_port}"
+                )
+                await self.grpc_server.start()
+                self.ctx.components["grpc"] = lambda: True
+            else:
+                self.grpc_server = None
+        if self.serve_http and self.edge_names:
+            await self._start_http()
+        return self.ctx
+
+    async def _start_http(self) -> None:
+        from oncallnova.http import create_app
+
+        assert self.ctx is not None
+        app = create_app(self.ctx, self.edge_names, platform=self)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self.http = uvicorn.Server(config)
+        # Signals are the CLI's to handle: it stops the whole platform, not only uvicorn.
+        self.http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.tasks.append(asyncio.create_task(self.http.serve(), name="http"))
+        while not self.http.started:
+            await asyncio.sleep(0.02)
+            if self.tasks[-1].done():
+                self.tasks[-1].result()  # raises the bind error
+        self.ctx.components["http"] = lambda: bool(self.http and self.http.started)
+
+    async def stop(self) -> None:
+        """Stop taking work, finish what is in hand, drain the bus, stop the child server."""
+        if self.http is not None:
+            self.http.should_exit = True
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace=5)
+        for runner in self.runners.values():
+            runner.stop()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=30)
+        if self.ctx is not None:
+            await self.ctx.bus.close()
+            await self.ctx.engine.dispose()
+        if self.nats is not None:
+            await self.nats.stop()
+
+    async def wait(self) -> None:
+        """Until a component fails (its error is raised) or the tasks end."""
+        done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+
+def everything(settings: Settings) -> Platform:
+    from edge.registry import EDGES
+    from workers.registry import WORKERS
+
+    return Platform(settings, list(WORKERS), list(EDGES))
+
+
+def only(settings: Settings, workers: Iterable[str] = (), edges: Iterable[str] = ()) -> Platform:
+    return Platform(settings, list(workers), list(edges))

@@ -1,0 +1,69 @@
+"""One Settings object per process, read from the environment once at start and passed down."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string such as `300`, `90s`, `5m`, `1h`."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use seconds or 90s / 5m / 1h)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class Settings(BaseSettings):
+    """Process configuration; unset DATABASE_URL/NATS_URL/REDIS_URL means the embedded default."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    database_url: str | None = None
+    # PostgreSQL schema to use (tests give each run its own); None = the server default.
+    database_schema: str | None = None
+    nats_url: str | None = None
+    redis_url: str | None = None
+    # Prefix for every subject, stream and bucket, so several deployments or test runs share
+    # one NATS server without seeing each other's messages.
+    nats_namespace: str = Field(default="", pattern=r"^[a-z0-9_]*$")
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    grpc_port: int = 50051
+    correlation_window: float = 300.0
+    fetch_batch: int = 256
+    max_deliver: int = 5
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("correlation_window", mode="before")
+    @classmethod
+    def _window(cls, value: object) -> float:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError("CORRELATION_WINDOW must be positive")
+        return seconds
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external NATS is configured: start the bundled nats-server."""
+        return self.nats_url is None
+
+    @property
+    def uses_redis(self) -> bool:
+        return self.redis_url is not None
+
+    def database_url_or_default(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'oncallnova.db').resolve()}"

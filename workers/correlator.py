@@ -1,0 +1,118 @@
+"""Correlator: decides which incident each fingerprinted alert belongs to.
+
+Consumes: `alert.fingerprinted.v1.*` (durable `correlator`).
+Emits:    `incident.command.v1.<incident_id>` — a trigger/acknowledge/resolve carrying the alert.
+          Change events are not incidents: they are recorded on the service's timeline here.
+Idempotency: the candidate incident id is derived from the alert id, and the command's
+          `Nats-Msg-Id` is the alert id, so a redelivery yields the same command (dropped by
+          JetStream's duplicate window, and by the lifecycle worker's alert key after it).
+
+The window (CORRELATION_WINDOW, default 5 min) is taken atomically per (service, fingerprint):
+every alert in it goes to one incident id, whichever correlator copy handles it. After it
+expires the lifecycle worker's open-incident index still joins alerts to an open incident,
+as PagerDuty's dedup key does; an alert never reopens a resolved incident.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from oncallnova.bus.connection import Outgoing
+from oncallnova.bus.runtime import Delivery, InvalidMessage, Worker
+from oncallnova.context import AppContext
+from oncallnova.db.repositories import incidents as repo
+from schemas.alert_v1 import CanonicalAlertV1
+from schemas.envelope import Envelope
+from schemas.incident_v1 import IncidentCommandV1
+from schemas.subjects import INCIDENT_COMMAND
+from workers.lifecycle import INCIDENT_ID_NAMESPACE
+from workers.windows import WindowStore, window_key
+
+
+def candidate_incident_id(alert: CanonicalAlertV1) -> str:
+    return str(uuid.uuid5(INCIDENT_ID_NAMESPACE, "candidate:" + alert.alert_id))
+
+
+def unmatched_incident_id(alert: CanonicalAlertV1) -> str:
+    """A stable id for an acknowledge/resolve whose window has closed: the lifecycle worker
+    then finds the open incident by dedup key."""
+    return str(uuid.uuid5(INCIDENT_ID_NAMESPACE, f"key:{alert.service_id}:{alert.dedup_key}"))
+
+
+class CorrelatorWorker(Worker[CanonicalAlertV1]):
+    consumer = "correlator"
+
+    def __init__(self, ctx: AppContext, windows: WindowStore) -> None:
+        self.ctx = ctx
+        self.windows = windows
+
+    def decode(self, subject: str, envelope: Envelope, msg: Msg) -> CanonicalAlertV1:
+        try:
+            return CanonicalAlertV1.model_validate_json(msg.data)
+        except ValidationError as error:
+            raise InvalidMessage(str(error)) from error
+
+    async def stop(self) -> None:
+        await self.windows.close()
+
+    async def handle(self, batch: list[Delivery[CanonicalAlertV1]]) -> None:
+        alerts = [d for d in batch if d.data.action != "change"]
+        changes = [d for d in batch if d.data.action == "change"]
+        if changes:
+            await self._record_changes(changes)
+        triggers = {
+            window_key(d.data.service_id, d.data.fingerprint): candidate_incident_id(d.data)
+            for d in reversed(alerts)  # reversed: the first alert's candidate wins the window
+            if d.data.action == "trigger"
+        }
+        held = await self.windows.claim(triggers, self.ctx.settings.correlation_window)
+        others = [
+            window_key(d.data.service_id, d.data.fingerprint)
+            for d in alerts
+            if d.data.action != "trigger"
+        ]
+        held.update(await self.windows.peek([k for k in others if k not in held]))
+        commands = []
+        for delivery in alerts:
+            alert = delivery.data
+            key = window_key(alert.service_id, alert.fingerprint)
+            incident_id = held.get(key) or unmatched_incident_id(alert)
+            command = IncidentCommandV1(
+                action=alert.action,  # type: ignore[arg-type]
+                incident_id=incident_id,
+                service_id=alert.service_id,
+                dedup_key=alert.dedup_key,
+                alert=alert,
+                actor=f"integration:{alert.service_id}",
+            )
+            envelope = delivery.envelope.caused(
+                "incident.command.v1", "correlator", id=f"cmd:{alert.alert_id}"
+            )
+            commands.append(
+                Outgoing(
+                    INCIDENT_COMMAND.subject(incident_id, ns=self.ctx.bus.ns),
+                    command.model_dump_json(by_alias=True).encode(),
+                    envelope,
+                )
+            )
+        await self.ctx.bus.publish_all(commands)
+
+    async def _record_changes(self, changes: list[Delivery[CanonicalAlertV1]]) -> None:
+        now = self.ctx.clock()
+        rows = [
+            {
+                "id": d.data.alert_id,
+                "service_id": d.data.service_id,
+                "summary": d.data.summary,
+                "source": d.data.source,
+                "occurred_at": d.data.occurred_at,
+                "received_at": now,
+                "payload": d.data.model_dump(mode="json", by_alias=True),
+            }
+            for d in changes
+        ]
+        async with self.ctx.sessions.begin() as session:
+            await repo.insert_change_events(session, rows)

@@ -1,0 +1,353 @@
+"""Lifecycle: the incident state machine and the only writer of incidents.
+
+Consumes: `incident.command.v1.*` (durable `lifecycle`) — triggers from the correlator,
+          acknowledge/resolve/escalate/reassign/add_note from edges and the escalator.
+Emits:    `incident.<event>.v1.<incident_id>` after the batch's transaction commits.
+Idempotency: every effect is keyed by its source — the alert id, or the command's message id
+          — in the timeline's unique (incident, kind, source) and the alerts' primary key. A
+          redelivered command changes nothing and re-emits its event under the same
+          `Nats-Msg-Id`, which JetStream drops if the first emission had arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from oncallnova.bus.connection import Outgoing
+from oncallnova.bus.runtime import Delivery, InvalidMessage, Worker
+from oncallnova.context import AppContext
+from oncallnova.db.models.incidents import Incident
+from oncallnova.db.repositories import incidents as repo
+from oncallnova.incidents.state import decide, higher_severity, urgency_for
+from schemas.alert_v1 import CanonicalAlertV1
+from schemas.envelope import Envelope
+from schemas.incident_v1 import IncidentCommandV1, IncidentEventV1, IncidentV1
+from schemas.subjects import INCIDENT_EVENT
+
+log = logging.getLogger(__name__)
+
+# Incident ids derived from an alert id are stable across redeliveries.
+INCIDENT_ID_NAMESPACE = uuid.UUID("6f1c4a52-93f2-4c1e-9a59-0c3f9d7a1b11")
+
+MESSAGES = {
+    "triggered": "Incident triggered",
+    "alert_attached": "Alert attached",
+    "acknowledged": "Acknowledged",
+    "resolved": "Resolved",
+    "escalated": "Escalated",
+    "reassigned": "Reassigned",
+    "note_added": "Note added",
+}
+
+
+@dataclass
+class PendingEvent:
+    """A fact to publish once the batch has committed."""
+
+    source_id: str
+    event: str
+    incident: Incident
+    snapshot: dict[str, Any]
+    actor: str
+    causation: Envelope
+    alert_id: str | None = None
+    note: str | None = None
+    notify: bool = True
+
+
+def snapshot(incident: Incident) -> dict[str, Any]:
+    """The incident's fields now (events carry the state right after their fact)."""
+    return {
+        name: getattr(incident, name)
+        for name in IncidentV1.model_fields
+        if name != "number"  # filled in at publish time: new incidents get it late
+    }
+
+
+class NumberAllocator:
+    """Hands out incident numbers within one transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._local: list[int] = []
+
+    async def take(self) -> int:
+        if not self._local:
+            self._local = await repo.next_incident_numbers(self.session, 1 if self._pg else 64)
+        return self._local.pop(0)
+
+    @property
+    def _pg(self) -> bool:
+        return self.session.bind.dialect.name == "postgresql"
+
+
+class BatchApplier:
+    """Applies one batch of commands inside one transaction."""
+
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.numbers = NumberAllocator(session)
+        self.incidents: dict[str, Incident] = {}
+        self.open_by_key: dict[tuple[str, str], Incident] = {}
+        self.new: list[Incident] = []
+        self.alert_rows: list[dict[str, Any]] = []
+        self.timeline_rows: list[dict[str, Any]] = []
+        self.events: list[PendingEvent] = []
+
+    async def apply(self, batch: list[Delivery[IncidentCommandV1]]) -> list[PendingEvent]:
+        sources = {source_id(d): d for d in batch}  # duplicates inside one batch collapse
+        done = await repo.timeline_by_source(self.session, sources)
+        recorded_alerts = await repo.known_alert_ids(
+            self.session, [d.data.alert.alert_id for d in sources.values() if d.data.alert]
+        )
+        wanted = {d.data.incident_id for d in sources.values()} | {e.incident_id for e in done}
+        self.incidents = await repo.incidents_by_id(self.session, wanted)
+        self.open_by_key = await repo.open_incidents_by_key(
+            self.session,
+            [
+                (d.data.alert.service_id, d.data.alert.dedup_key)
+                for d in sources.values()
+                if d.data.alert
+            ],
+        )
+        done_sources = {e.source_id for e in done}
+        for entry in done:
+            # Redelivery after a commit: emit again under the same message id.
+            incident = self.incidents[entry.incident_id]
+            delivery = sources[entry.source_id]
+            self.events.append(
+                PendingEvent(
+                    entry.source_id, entry.kind, incident, snapshot(incident),
+                    entry.actor, delivery.envelope, note=entry.data.get("note"),
+                    alert_id=entry.data.get("alert_id"), notify=entry.data.get("notify", True),
+                )
+            )  # fmt: skip
+        for src, delivery in sources.items():
+            if src in done_sources or src in recorded_alerts:
+                continue
+            if delivery.data.alert is not None:
+                await self._apply_alert(src, delivery, delivery.data.alert)
+            else:
+                self._apply_human(src, delivery)
+        if self.new:
+            self.session.add_all(self.new)
+            await self.session.flush()
+        await repo.insert_alerts(self.session, self.alert_rows)
+        await repo.insert_timeline(self.session, self.timeline_rows)
+        return self.events
+
+    async def _apply_alert(
+        self, src: str, delivery: Delivery[IncidentCommandV1], alert: CanonicalAlertV1
+    ) -> None:
+        key = (alert.service_id, alert.dedup_key)
+        candidate = self.incidents.get(delivery.data.incident_id)
+        target = self.open_by_key.get(key)
+        if target is None and candidate is not None and candidate.status != "resolved":
+            target = candidate if (candidate.service_id, candidate.dedup_key) == key else None
+        actor = f"integration:{alert.service_id}"
+        if alert.action == "trigger":
+            if target is None:
+                target = await self._open(delivery.data.incident_id, alert)
+                self._record(src, "triggered", target, actor, delivery.envelope, alert=alert)
+            else:
+                target.alert_count += 1
+                target.severity = higher_severity(target.severity, alert.severity)
+                target.urgency = urgency_for(target.severity)
+                target.last_alert_at = self.now
+                target.updated_at = self.now
+                # While acknowledged, further alerts are recorded but notify nobody.
+                notify = target.status == "triggered"
+                self._record(
+                    src,
+                    "alert_attached",
+                    target,
+                    actor,
+                    delivery.envelope,
+                    alert=alert,
+                    notify=notify,
+                )
+            self._alert_row(alert, target.id)
+            return
+        self._alert_row(alert, target.id if target else None)
+        if target is None:
+            log.info("%s for %s/%s: nothing open, dropped", alert.action, *key)
+            return
+        self._transition(src, target, alert.action, actor, delivery.envelope, alert=alert)  # type: ignore[arg-type]
+
+    def _apply_human(self, src: str, delivery: Delivery[IncidentCommandV1]) -> None:
+        command = delivery.data
+        target = self.incidents.get(command.incident_id)
+        if target is None:
+            log.warning("%s for unknown incident %s: dropped", command.action, command.incident_id)
+            return
+        self._transition(
+            src, target, command.action, command.actor, delivery.envelope, command=command
+        )
+
+    def _transition(
+        self,
+        src: str,
+        target: Incident,
+        action: Any,
+        actor: str,
+        causation: Envelope,
+        *,
+        alert: CanonicalAlertV1 | None = None,
+        command: IncidentCommandV1 | None = None,
+    ) -> None:
+        decision = decide(target.status, action)  # type: ignore[arg-type]
+        if decision.event is None:
+            return
+        target.status = decision.status
+        target.updated_at = self.now
+        if decision.event == "acknowledged":
+            target.acknowledged_at = self.now
+        elif decision.event == "resolved":
+            target.resolved_at = self.now
+            self.open_by_key.pop((target.service_id, target.dedup_key), None)
+        elif decision.event == "escalated":
+            requested = command.escalation_level if command else None
+            target.escalation_level = (
+                requested if requested is not None else target.escalation_level + 1
+            )
+        elif decision.event == "reassigned" and command is not None:
+            target.assignee_id = command.assignee_id
+        note = command.note if command else None
+        self._record(src, decision.event, target, actor, causation, alert=alert, note=note)
+
+    async def _open(self, candidate_id: str, alert: CanonicalAlertV1) -> Incident:
+        # The correlator's candidate id is used unless it already names another incident
+        # (a resolved one: alerts never reopen it), then an id derived from the alert.
+        taken = candidate_id in self.incidents
+        incident_id = (
+            str(uuid.uuid5(INCIDENT_ID_NAMESPACE, alert.alert_id)) if taken else candidate_id
+        )
+        incident = Incident(
+            id=incident_id,
+            number=await self.numbers.take(),
+            title=alert.summary,
+            status="triggered",
+            severity=alert.severity,
+            urgency=urgency_for(alert.severity),
+            service_id=alert.service_id,
+            dedup_key=alert.dedup_key,
+            fingerprint=alert.fingerprint,
+            alert_count=1,
+            escalation_level=0,
+            created_at=self.now,
+            updated_at=self.now,
+            last_alert_at=self.now,
+        )
+        self.new.append(incident)
+        self.incidents[incident.id] = incident
+        self.open_by_key[(alert.service_id, alert.dedup_key)] = incident
+        return incident
+
+    def _alert_row(self, alert: CanonicalAlertV1, incident_id: str | None) -> None:
+        self.alert_rows.append(
+            {
+                "id": alert.alert_id,
+                "service_id": alert.service_id,
+                "incident_id": incident_id,
+                "action": alert.action,
+                "fingerprint": alert.fingerprint,
+                "dedup_key": alert.dedup_key,
+                "summary": alert.summary,
+                "severity": alert.severity,
+                "source": alert.source,
+                "source_format": alert.source_format,
+                "occurred_at": alert.occurred_at,
+                "received_at": self.now,
+                "payload": alert.model_dump(mode="json", by_alias=True),
+            }
+        )
+
+    def _record(
+        self,
+        src: str,
+        event: str,
+        incident: Incident,
+        actor: str,
+        causation: Envelope,
+        *,
+        alert: CanonicalAlertV1 | None = None,
+        note: str | None = None,
+        notify: bool = True,
+    ) -> None:
+        data: dict[str, Any] = {"notify": notify}
+        if alert is not None:
+            data["alert_id"] = alert.alert_id
+        if note is not None:
+            data["note"] = note
+        message = MESSAGES[event] + (f": {alert.summary}" if alert is not None else "")
+        self.timeline_rows.append(
+            {
+                "incident_id": incident.id,
+                "at": self.now,
+                "kind": event,
+                "actor": actor,
+                "message": message,
+                "source_id": src,
+                "data": data,
+            }
+        )
+        self.events.append(
+            PendingEvent(
+                src, event, incident, snapshot(incident), actor, causation,
+                alert_id=alert.alert_id if alert else None, note=note, notify=notify,
+            )
+        )  # fmt: skip
+
+
+def source_id(delivery: Delivery[IncidentCommandV1]) -> str:
+    """What makes a command's effect unique: its alert, or the command message itself."""
+    alert = delivery.data.alert
+    return alert.alert_id if alert is not None else delivery.envelope.id
+
+
+def to_outgoing(pending: PendingEvent, ns: str) -> Outgoing:
+    incident = IncidentV1(**pending.snapshot, number=pending.incident.number)
+    body = IncidentEventV1(
+        event=pending.event,  # type: ignore[arg-type]
+        incident=incident,
+        actor=pending.actor,
+        alert_id=pending.alert_id,
+        note=pending.note,
+        notify=pending.notify,
+    )
+    envelope = pending.causation.caused(
+        f"incident.{pending.event}.v1", "lifecycle", id=f"{pending.source_id}:{pending.event}"
+    )
+    return Outgoing(
+        INCIDENT_EVENT.subject(incident.id, ns=ns, event=pending.event),
+        body.model_dump_json().encode(),
+        envelope,
+    )
+
+
+class LifecycleWorker(Worker[IncidentCommandV1]):
+    consumer = "lifecycle"
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def decode(self, subject: str, envelope: Envelope, msg: Msg) -> IncidentCommandV1:
+        try:
+            return IncidentCommandV1.model_validate_json(msg.data)
+        except ValidationError as error:
+            raise InvalidMessage(str(error)) from error
+
+    async def handle(self, batch: list[Delivery[IncidentCommandV1]]) -> None:
+        async with self.ctx.sessions.begin() as session:
+            pending = await BatchApplier(session, self.ctx.clock()).apply(batch)
+        # Published only after the commit; ids fixed by source so a retry is deduplicated.
+        await self.ctx.bus.publish_all([to_outgoing(p, self.ctx.bus.ns) for p in pending])
