@@ -46,7 +46,7 @@ INTEGRATION_KEY_HEADER = "Integration-Key"
 # PagerDuty's and Alertmanager's own default severity.
 _SEVERITY_BY_LABEL: dict[str, Severity] = {
     **dict.fromkeys(
-        ("critical", "crit", "fatal", "emergency", "emerg", "alert", "disaster", "p1"),
+        ("critical", "crit", "page", "fatal", "emergency", "emerg", "alert", "disaster", "p1"),
         "critical",
     ),
     **dict.fromkeys(("error", "err", "high", "major", "p2"), "error"),

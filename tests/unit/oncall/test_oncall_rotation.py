@@ -60,9 +60,7 @@ DST_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "zone,rotation_start,unit,length,start,end,handoffs,hours", DST_CASES
-)
+@pytest.mark.parametrize("zone,rotation_start,unit,length,start,end,handoffs,hours", DST_CASES)
 def test_handoffs_keep_local_wall_clock_across_dst(
     zone: str,
     rotation_start: str,
@@ -109,7 +107,7 @@ def test_handoff_in_a_dst_fold_takes_the_first_occurrence() -> None:
 
 
 def test_hourly_turn_swallowed_by_the_gap_is_skipped_not_shifted() -> None:
-    # Hourly turns a, b, c from 00:00: the 02:00 turn (b's second... here c) does not exist on
+    # Hourly turns a, b, c from 00:00: the 02:00 turn (c's) does not exist on
     # the spring-forward day, and the rotation order after it is unchanged.
     layer = Layer("l", ("a", "b", "c"), datetime(2024, 3, 31, 0, 0), TurnUnit.HOURS)
     shifts = render(
@@ -127,9 +125,7 @@ def test_hourly_turn_swallowed_by_the_gap_is_skipped_not_shifted() -> None:
 
 
 def test_layer_covers_nothing_before_its_rotation_start_or_after_its_end() -> None:
-    layer = Layer(
-        "l", ("a",), datetime(2024, 5, 1, 9), TurnUnit.DAYS, end=datetime(2024, 5, 2, 9)
-    )
+    layer = Layer("l", ("a",), datetime(2024, 5, 1, 9), TurnUnit.DAYS, end=datetime(2024, 5, 2, 9))
     shifts = render(
         Schedule("s", "UTC", (layer,)), local("UTC", "2024-05-01 00:00"), local("UTC", "2024-05-03")
     )

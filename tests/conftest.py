@@ -1,0 +1,61 @@
+"""Shared fixtures: the whole mesh against the machine's real PostgreSQL, Redis and NATS.
+
+Each test session gets its own namespace: a PostgreSQL schema, a subject/stream prefix and a
+Redis key prefix, all named `t<random>`, removed at the end. Where a Docker engine runs, the
+same fixtures could point at testcontainers; on this machine and in CI the running services
+are used (see docs/testing.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import httpx
+import pytest
+
+from oncallnova.context import AppContext
+from tests.helpers import (
+    Mesh,
+    drop_namespace,
+    new_namespace,
+    services_settings,
+    start_mesh,
+    stop_mesh,
+)
+
+
+@pytest.fixture(scope="session")
+async def mesh() -> AsyncIterator[Mesh]:
+    """The whole mesh in services mode, shared by the session (tests use their own services)."""
+    ns = new_namespace()
+    started = await start_mesh(services_settings(ns))
+    try:
+        yield started
+    finally:
+        await stop_mesh(started)
+        await drop_namespace(ns)
+
+
+@pytest.fixture
+async def ctx(mesh: Mesh) -> AppContext:
+    return mesh.ctx
+
+
+@pytest.fixture
+async def api(mesh: Mesh) -> httpx.AsyncClient:
+    return mesh.api
+
+
+@pytest.fixture
+async def service(mesh: Mesh) -> dict[str, str]:
+    """A fresh service (id, name, key) so a test sees only its own incidents."""
+    return await mesh.create_service()
+
+
+@pytest.fixture
+async def grpc_channel(mesh: Mesh) -> AsyncIterator[grpc.aio.Channel]:
+    assert mesh.platform.grpc_port
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{mesh.platform.grpc_port}")
+    yield channel
+    await channel.close()

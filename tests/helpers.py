@@ -1,0 +1,152 @@
+"""Helpers shared by the test suites: namespaces, the mesh, waiting, sample bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import nats
+from oncallnova.context import AppContext
+from oncallnova.db.repositories import incidents as repo
+from oncallnova.http import create_app
+from oncallnova.platform import Platform
+from oncallnova.settings import Settings
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
+ALL_EDGES = ["ingestion", "incidents", "oncall", "exporter", "webui"]
+ALL_WORKERS = ["fingerprinter", "correlator", "lifecycle"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def new_namespace() -> str:
+    return "t" + secrets.token_hex(5)
+
+
+def services_settings(ns: str, **overrides: Any) -> Settings:
+    """Services mode on the machine's PostgreSQL, Redis and NATS, isolated by `ns`."""
+    values: dict[str, Any] = {
+        "database_url": PG_URL,
+        "database_schema": ns,
+        "redis_url": REDIS_URL,
+        "nats_url": NATS_URL,
+        "nats_namespace": ns,
+        "grpc_port": free_port(),
+        "fetch_batch": 256,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def drop_namespace(ns: str) -> None:
+    """Remove a test namespace's schema, streams and Redis keys."""
+    engine = create_async_engine(PG_URL)
+    async with engine.begin() as connection:
+        await connection.execute(text(f'DROP SCHEMA IF EXISTS "{ns}" CASCADE'))
+    await engine.dispose()
+    nc = await nats.connect(NATS_URL)
+    js = nc.jetstream()
+    for name in await js.streams_info():
+        if name.config.name.startswith(f"{ns.upper()}_") or name.config.name.startswith(
+            f"KV_{ns}_"
+        ):
+            await js.delete_stream(name.config.name)
+    await nc.close()
+    redis = Redis.from_url(REDIS_URL)
+    keys = [k async for k in redis.scan_iter(f"{ns}:*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()
+
+
+class Mesh:
+    """A running platform plus the clients a test talks to it with."""
+
+    def __init__(self, platform: Platform, ctx: AppContext, api: httpx.AsyncClient) -> None:
+        self.platform = platform
+        self.ctx = ctx
+        self.api = api
+
+    async def create_service(self, name: str | None = None) -> dict[str, str]:
+        async with self.ctx.sessions.begin() as session:
+            service = await repo.create_service(session, name or f"svc-{secrets.token_hex(4)}")
+        return {"id": service.id, "name": service.name, "key": service.integration_key}
+
+    async def incidents(self, service_id: str, **params: Any) -> list[dict[str, Any]]:
+        response = await self.api.get(
+            "/api/v1/incidents", params={"service_id": service_id, "limit": 500, **params}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["incidents"]
+
+
+async def start_mesh(
+    settings: Settings, workers: list[str] | None = None, edges: list[str] | None = None
+) -> Mesh:
+    platform = Platform(
+        settings,
+        ALL_WORKERS if workers is None else workers,
+        ALL_EDGES if edges is None else edges,
+        serve_http=False,
+    )
+    ctx = await platform.start()
+    app = create_app(ctx, platform.edge_names, platform=platform)
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oncallnova")
+    return Mesh(platform, ctx, api)
+
+
+async def stop_mesh(mesh: Mesh) -> None:
+    await mesh.api.aclose()
+    await mesh.platform.stop()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], timeout: float = 15.0, interval: float = 0.05
+) -> Any:
+    """Poll `check` until it returns a truthy value (returned) or time runs out (fails)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def pd_event(
+    key: str, action: str = "trigger", dedup_key: str | None = None, **payload: Any
+) -> dict:
+    """A PagerDuty Events v2 body as pdpyras sends it."""
+    body: dict[str, Any] = {"routing_key": key, "event_action": action}
+    if dedup_key is not None:
+        body["dedup_key"] = dedup_key
+    if action == "trigger":
+        body["payload"] = {
+            "summary": "CPU high",
+            "source": "web-1",
+            "severity": "critical",
+            **payload,
+        }
+    return body
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()
