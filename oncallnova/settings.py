@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Prefix for every subject, stream and bucket, so several deployments or test runs share
     # one NATS server without seeing each other's messages.
     nats_namespace: str = Field(default="", pattern=r"^[a-z0-9_]*$")
+    # Stream and bucket replicas: 3 on the distributed deployment's JetStream cluster.
+    nats_replicas: int = Field(default=1, ge=1, le=5)
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     port: int = 8080

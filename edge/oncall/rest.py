@@ -4,8 +4,7 @@ Every route opens one transaction; domain errors (InvalidInput, NotFound, Confli
 to `{"error": {...}}` responses by the application's global handler.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI must see the route-local `Session` alias.
 import hmac
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -123,7 +122,7 @@ def _ics(body: bytes, filename: str) -> Response:
     )
 
 
-def router(ctx: AppContext) -> APIRouter:
+def router(ctx: "AppContext") -> APIRouter:
     """The on-call routes, bound to the process's database and clock."""
     api = APIRouter(prefix="/api/v1", responses=ERRORS)
 

@@ -95,7 +95,7 @@ async def connect(settings: Settings, url: str | None = None, *, name: str = "on
         reconnect_time_wait=0.5,
         error_cb=on_error,
     )
-    return Bus(nc, settings)
+    return Bus(nc, settings, replicas=settings.nats_replicas)
 
 
 def full_subjects(bus: Bus, subjects: Iterable[str]) -> list[str]:

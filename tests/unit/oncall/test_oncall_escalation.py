@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -81,8 +81,6 @@ T0 = local("UTC", "2024-03-27 12:00")
 def test_step_at_follows_delays_and_loops(
     minutes: int, level: int, loop: int, next_in: int | None
 ) -> None:
-    from datetime import timedelta
-
     step = step_at(POLICY, T0, T0 + timedelta(minutes=minutes))
     assert (step.level, step.loop) == (level, loop)
     expected_next = None if next_in is None else T0 + timedelta(minutes=next_in)

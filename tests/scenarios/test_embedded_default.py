@@ -1,0 +1,129 @@
+"""The README's first command: `oncallnova up` on the embedded default (SQLite + the bundled
+nats-server), driven as a user would, from a fresh data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.embedded
+
+CLI = [sys.executable, "-m", "oncallnova.cli"]
+
+
+def embedded_env() -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL", "REDIS_URL")
+    }
+    env["LOG_FORMAT"] = "text"
+    return env
+
+
+def start(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *CLI,
+            "up",
+            "--port",
+            str(port),
+            "--grpc-port",
+            str(free_port()),
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=embedded_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_healthy(base: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"oncallnova up exited early:\n{process.stdout.read()}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("platform did not become healthy")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    return output
+
+
+def wait_for_incident(base: str, predicate, timeout: float = 20) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        incidents = httpx.get(f"{base}/api/v1/incidents").json()["incidents"]
+        matching = [i for i in incidents if predicate(i)]
+        if matching:
+            return matching[0]
+        time.sleep(0.2)
+    raise AssertionError("no matching incident")
+
+
+def test_up_serves_everything_and_stops_cleanly_losing_nothing(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(tmp_path, port)
+    try:
+        wait_healthy(base, process)
+        created = subprocess.run(
+            [*CLI, "service", "create", "checkout", "--json", "--data-dir", str(tmp_path)],
+            env=embedded_env(), capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        key = json.loads(created.stdout)["integration_key"]
+        assert len(key) == 32
+        event = {
+            "routing_key": key,
+            "event_action": "trigger",
+            "dedup_key": "embedded-1",
+            "payload": {"summary": "checkout 500s", "source": "web", "severity": "error"},
+        }
+        for _ in range(3):
+            response = httpx.post(f"{base}/v2/enqueue", json=event)
+            assert response.status_code == 202, response.text
+        incident = wait_for_incident(base, lambda i: i["alert_count"] == 3)
+        assert incident["status"] == "triggered"
+        assert httpx.get(f"{base}/").status_code == 200
+        assert "oncallnova_worker_messages_handled" in httpx.get(f"{base}/metrics").text
+        assert httpx.get(f"{base}/docs").status_code == 200
+        # Accepted just before shutdown: must survive the restart.
+        event["event_action"] = "acknowledge"
+        assert httpx.post(f"{base}/v2/enqueue", json=event).status_code == 202
+    finally:
+        output = stop(process)
+    assert "stopped" in output
+    assert (tmp_path / "oncallnova.db").exists()
+    assert (tmp_path / "nats" / "jetstream").is_dir()
+
+    process = start(tmp_path, port)
+    try:
+        wait_healthy(base, process)
+        incident = wait_for_incident(base, lambda i: i["dedup_key"] == "embedded-1")
+        deadline = time.monotonic() + 20
+        while incident["status"] != "acknowledged" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            incident = wait_for_incident(base, lambda i: i["dedup_key"] == "embedded-1")
+        assert incident["status"] == "acknowledged"
+        assert incident["alert_count"] == 3
+    finally:
+        stop(process)
