@@ -8,8 +8,9 @@ Stop order is the reverse, and each worker finishes the batch in hand before the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 
 import grpc
@@ -25,6 +26,14 @@ from oncallnova.embedded_nats import EmbeddedNats
 from oncallnova.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the CLI stops the whole platform, not only HTTP."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 @dataclass
@@ -70,7 +79,7 @@ class Platform:
             runner = WorkerRunner(bus, worker)
             self.runners[name] = runner
             self.ctx.runners[name] = runner
-            self.ctx.components[f"worker:{name}"] = lambda r=runner: r.stats.running
+            self.ctx.components[f"worker:{name}"] = runner.is_running
             self.tasks.append(asyncio.create_task(runner.run(), name=f"worker:{name}"))
         if self.edge_names:
             self.grpc_server = grpc.aio.server()
@@ -79,7 +88,7 @@ class Platform:
                     f"{settings.host}:{settings.grpc_port}"
                 )
                 await self.grpc_server.start()
-                self.ctx.components["grpc"] = lambda: True
+                self.ctx.components["grpc"] = _always
             else:
                 self.grpc_server = None
         if self.serve_http and self.edge_names:
@@ -99,15 +108,16 @@ class Platform:
             access_log=False,
             lifespan="off",
         )
-        self.http = uvicorn.Server(config)
-        # Signals are the CLI's to handle: it stops the whole platform, not only uvicorn.
-        self.http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.http = QuietServer(config)
         self.tasks.append(asyncio.create_task(self.http.serve(), name="http"))
         while not self.http.started:
             await asyncio.sleep(0.02)
             if self.tasks[-1].done():
                 self.tasks[-1].result()  # raises the bind error
-        self.ctx.components["http"] = lambda: bool(self.http and self.http.started)
+        self.ctx.components["http"] = self._http_running
+
+    def _http_running(self) -> bool:
+        return bool(self.http is not None and self.http.started and not self.http.should_exit)
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in hand, drain the bus, stop the child server."""
@@ -131,6 +141,10 @@ class Platform:
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+
+
+def _always() -> bool:
+    return True
 
 
 def everything(settings: Settings) -> Platform:

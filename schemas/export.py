@@ -24,7 +24,12 @@ from schemas.subjects import (
     INCIDENT_EVENT,
     Topic,
 )
-from schemas.wire_v1 import WIRE_MODELS, PagerDutyEventV2
+from schemas.wire_v1 import (
+    ROUTING_KEY_LENGTH,
+    WIRE_MODELS,
+    PagerDutyChangeEventV2,
+    PagerDutyEventV2,
+)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 OUT_DIR = Path(__file__).resolve().parent / "json"
@@ -45,6 +50,14 @@ def _model_schema(model: type[BaseModel], subjects: list[str], note: str) -> dic
     schema["description"] = "\n\n".join(part for part in (doc, note) if part)
     # A producer needs the subject as much as the body; keep them in one file.
     schema["x-oncallnova-subjects"] = subjects
+    return schema
+
+
+def _routing_key_rule(schema: dict[str, Any]) -> dict[str, Any]:
+    # A field_validator in wire_v1, invisible to pydantic's exporter.
+    schema["properties"]["routing_key"].update(
+        minLength=ROUTING_KEY_LENGTH, maxLength=ROUTING_KEY_LENGTH
+    )
     return schema
 
 
@@ -79,11 +92,14 @@ def _pagerduty_action_rules(schema: dict[str, Any]) -> dict[str, Any]:
             },
         },
     ]
-    return schema
+    return _routing_key_rule(schema)
 
 
 # Models whose validators say more than their fields; keyed by model so a rename fails loudly.
-_WIRE_RULES = {PagerDutyEventV2: _pagerduty_action_rules}
+_WIRE_RULES = {
+    PagerDutyEventV2: _pagerduty_action_rules,
+    PagerDutyChangeEventV2: _routing_key_rule,
+}
 
 
 def _wire_schemas() -> dict[str, dict[str, Any]]:

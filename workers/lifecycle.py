@@ -86,7 +86,7 @@ class NumberAllocator:
 
     @property
     def _pg(self) -> bool:
-        return self.session.bind.dialect.name == "postgresql"
+        return repo.dialect_name(self.session) == "postgresql"
 
 
 class BatchApplier:

@@ -57,7 +57,11 @@ class RedisWindows(WindowStore):
         if not keys:
             return {}
         values = await self.redis.mget([self.prefix + k for k in keys])
-        return {k: v.decode() for k, v in zip(keys, values, strict=True) if v is not None}
+        return {
+            k: v.decode() if isinstance(v, bytes) else v
+            for k, v in zip(keys, values, strict=True)
+            if v is not None
+        }
 
     async def close(self) -> None:
         await self.redis.aclose()

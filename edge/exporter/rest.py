@@ -29,7 +29,9 @@ class WorkerCollector(Collector):
             "oncallnova_worker_messages_retried", "Messages nak'd for redelivery", labels=["worker"]
         )
         dead = CounterMetricFamily(
-            "oncallnova_worker_messages_dead_lettered", "Messages sent to the DLQ", labels=["worker"]
+            "oncallnova_worker_messages_dead_lettered",
+            "Messages sent to the DLQ",
+            labels=["worker"],
         )
         up = GaugeMetricFamily("oncallnova_worker_up", "1 while the worker runs", labels=["worker"])
         for name, runner in runners.items():

@@ -7,11 +7,11 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
+import nats
 from oncallnova import telemetry
 from oncallnova.bus import declarations
 from oncallnova.settings import Settings
@@ -61,20 +61,31 @@ class Bus:
         """Publish and wait for the PubAck: after it returns the message is durable."""
         return await self.js.publish(message.subject, message.body, headers=message.headers())
 
-    async def publish_all(self, messages: Sequence[Outgoing], concurrency: int = 512) -> None:
-        """Publish many messages with their PubAcks in flight together (a batch's effects)."""
+    async def publish_all(self, messages: Sequence[Outgoing], timeout_s: float = 10.0) -> None:
+        """Publish a batch's effects with their PubAcks in flight together.
+
+        Raises if any PubAck fails or does not come within `timeout_s`; republishing the whole
+        batch is then safe, because every message carries a fixed `Nats-Msg-Id`.
+        """
         if not messages:
             return
         if len(messages) == 1:
-            await self.publish(messages[0])
+            await self.js.publish(
+                messages[0].subject,
+                messages[0].body,
+                timeout=timeout_s,
+                headers=messages[0].headers(),
+            )
             return
-        limit = asyncio.Semaphore(concurrency)
-
-        async def one(message: Outgoing) -> None:
-            async with limit:
-                await self.publish(message)
-
-        await asyncio.gather(*(one(m) for m in messages))
+        futures = [
+            await self.js.publish_async(m.subject, m.body, headers=m.headers()) for m in messages
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout_s)
+        finally:
+            for future in futures:
+                if not future.done():
+                    future.cancel()
 
     async def close(self) -> None:
         if self.nc.is_connected:

@@ -92,7 +92,7 @@ class WorkerStats:
     running: bool = False
 
 
-class WorkerRunner:
+class WorkerRunner(Generic[T]):
     """Runs one worker's fetch → decode → handle → ack loop until told to stop."""
 
     def __init__(
@@ -111,6 +111,9 @@ class WorkerRunner:
         self.stats = WorkerStats()
         self._stopping = asyncio.Event()
 
+    def is_running(self) -> bool:
+        return self.stats.running
+
     def stop(self) -> None:
         """Stop fetching; the batch in hand is finished and acked first."""
         self._stopping.set()
@@ -125,7 +128,7 @@ class WorkerRunner:
             while not self._stopping.is_set():
                 try:
                     msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout)
-                except (NatsTimeoutError, asyncio.TimeoutError):
+                except (TimeoutError, NatsTimeoutError):
                     continue
                 await self.process(msgs)
         finally:

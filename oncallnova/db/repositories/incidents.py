@@ -23,10 +23,13 @@ from oncallnova.db.types import new_id, utcnow
 from oncallnova.errors import Conflict
 
 
+def dialect_name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
 def insert_ignoring_duplicates(session: AsyncSession, model: type) -> Any:
     """`INSERT … ON CONFLICT DO NOTHING` in the session's dialect."""
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     return insert(model).on_conflict_do_nothing()
 
 
@@ -114,7 +117,7 @@ async def next_incident_numbers(session: AsyncSession, count: int) -> list[int]:
     """Human-facing incident numbers: a sequence on PostgreSQL, max+1 under SQLite's one writer."""
     if count == 0:
         return []
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         rows = await session.execute(
             text("SELECT nextval('incident_number_seq') FROM generate_series(1, :n)"), {"n": count}
         )
@@ -148,7 +151,7 @@ def incidents_query(
     severities: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Select[tuple[Incident]]:
+) -> Select[Incident]:
     query = select(Incident)
     if statuses:
         query = query.where(Incident.status.in_(statuses))
