@@ -42,7 +42,8 @@ class Topic:
         return namespaced(ns, self.template.format(key=key))
 
     def wildcard(self, ns: str = "") -> str:
-        """The filter matching every subject of this topic."""
+        """The filter matching every subject of this topic (for incident events it also matches
+        commands: subscribe to `stream_subjects` instead outside the INCIDENT_EVENTS stream)."""
         return namespaced(ns, self.template.format(event="*", key="*"))
 
     def stream_subjects(self, ns: str = "") -> list[str]:

@@ -72,30 +72,12 @@ def snapshot(incident: Incident) -> dict[str, Any]:
     }
 
 
-class NumberAllocator:
-    """Hands out incident numbers within one transaction."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self._local: list[int] = []
-
-    async def take(self) -> int:
-        if not self._local:
-            self._local = await repo.next_incident_numbers(self.session, 1 if self._pg else 64)
-        return self._local.pop(0)
-
-    @property
-    def _pg(self) -> bool:
-        return repo.dialect_name(self.session) == "postgresql"
-
-
 class BatchApplier:
     """Applies one batch of commands inside one transaction."""
 
     def __init__(self, session: AsyncSession, now: datetime) -> None:
         self.session = session
         self.now = now
-        self.numbers = NumberAllocator(session)
         self.incidents: dict[str, Incident] = {}
         self.open_by_key: dict[tuple[str, str], Incident] = {}
         self.new: list[Incident] = []
@@ -135,17 +117,20 @@ class BatchApplier:
             if src in done_sources or src in recorded_alerts:
                 continue
             if delivery.data.alert is not None:
-                await self._apply_alert(src, delivery, delivery.data.alert)
+                self._apply_alert(src, delivery, delivery.data.alert)
             else:
                 self._apply_human(src, delivery)
         if self.new:
+            numbers = await repo.next_incident_numbers(self.session, len(self.new))
+            for incident, number in zip(self.new, numbers, strict=True):
+                incident.number = number
             self.session.add_all(self.new)
             await self.session.flush()
         await repo.insert_alerts(self.session, self.alert_rows)
         await repo.insert_timeline(self.session, self.timeline_rows)
         return self.events
 
-    async def _apply_alert(
+    def _apply_alert(
         self, src: str, delivery: Delivery[IncidentCommandV1], alert: CanonicalAlertV1
     ) -> None:
         key = (alert.service_id, alert.dedup_key)
@@ -156,7 +141,7 @@ class BatchApplier:
         actor = f"integration:{alert.service_id}"
         if alert.action == "trigger":
             if target is None:
-                target = await self._open(delivery.data.incident_id, alert)
+                target = self._open(delivery.data.incident_id, alert)
                 self._record(src, "triggered", target, actor, delivery.envelope, alert=alert)
             else:
                 target.alert_count += 1
@@ -224,7 +209,7 @@ class BatchApplier:
         note = command.note if command else None
         self._record(src, decision.event, target, actor, causation, alert=alert, note=note)
 
-    async def _open(self, candidate_id: str, alert: CanonicalAlertV1) -> Incident:
+    def _open(self, candidate_id: str, alert: CanonicalAlertV1) -> Incident:
         # The correlator's candidate id is used unless it already names another incident
         # (a resolved one: alerts never reopen it), then an id derived from the alert.
         taken = candidate_id in self.incidents
@@ -233,7 +218,7 @@ class BatchApplier:
         )
         incident = Incident(
             id=incident_id,
-            number=await self.numbers.take(),
+            number=0,  # numbered in creation order once the batch is applied
             title=alert.summary,
             status="triggered",
             severity=alert.severity,

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 
 from oncallnova import telemetry
 from oncallnova.bus import declarations
 from oncallnova.bus.connection import Bus
+from oncallnova.bus.pull import Puller
 from schemas.envelope import Envelope
 from schemas.subjects import DLQ
 
@@ -120,20 +120,19 @@ class WorkerRunner(Generic[T]):
 
     async def run(self) -> None:
         await self.worker.start()
-        sub = await self.bus.js.pull_subscribe_bind(
-            durable=self.decl.durable, stream=self.bus.stream(self.decl.stream)
+        puller = Puller(
+            self.bus.nc, self.bus.stream(self.decl.stream), self.decl.durable, self.batch_size
         )
+        await puller.start()
         self.stats.running = True
         try:
             while not self._stopping.is_set():
-                try:
-                    msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout)
-                except (TimeoutError, NatsTimeoutError):
-                    continue
-                await self.process(msgs)
+                msgs = await puller.next_batch(self.fetch_timeout)
+                if msgs:
+                    await self.process(msgs)
         finally:
             self.stats.running = False
-            await sub.unsubscribe()
+            await puller.stop()
             await self.worker.stop()
 
     async def process(self, msgs: list[Msg]) -> None:

@@ -1,0 +1,132 @@
+"""`provision` applies `nats/` to real servers, idempotently.
+
+Two servers, because the deployment modes differ: the machine's NATS (2.9, services mode and
+CI) has no per-message TTL, so it is provisioned without KV; the bundled nats-server (>= 2.11,
+embedded default) also gets the correlation-window bucket, whose per-key TTL must work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from nats.js.api import AckPolicy
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from oncallnova.bus import declarations
+from oncallnova.bus.connection import Bus, connect
+from oncallnova.bus.provision import provision, stream_config
+from oncallnova.embedded_nats import EmbeddedNats
+from oncallnova.settings import Settings
+
+NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
+PROVISION_LOGGER = "oncallnova.bus.provision"
+
+
+async def _connect(url: str) -> Bus:
+    ns = "t" + secrets.token_hex(5)
+    # nats_replicas pinned: a developer's NATS_REPLICAS=3 must not leak into a 1-node test.
+    return await connect(Settings(nats_url=url, nats_namespace=ns, nats_replicas=1))
+
+
+async def _delete_namespace(bus: Bus) -> None:
+    for info in await bus.js.streams_info():
+        name = info.config.name or ""
+        if name.startswith(f"{bus.ns.upper()}_") or name.startswith(f"KV_{bus.ns}_"):
+            await bus.js.delete_stream(name)
+
+
+@pytest.fixture
+async def machine_bus() -> AsyncIterator[Bus]:
+    bus = await _connect(NATS_URL)
+    try:
+        yield bus
+    finally:
+        await _delete_namespace(bus)
+        await bus.close()
+
+
+@pytest.fixture
+async def bundled_bus(tmp_path: Path) -> AsyncIterator[Bus]:
+    server = EmbeddedNats(tmp_path / "nats")
+    await server.start()
+    try:
+        bus = await _connect(server.url)
+        try:
+            yield bus
+        finally:
+            await _delete_namespace(bus)
+            await bus.close()
+    finally:
+        await server.stop()
+
+
+async def _provision_twice(bus: Bus, caplog: pytest.LogCaptureFixture, *, with_kv: bool) -> None:
+    """Provision, then provision again and expect the second run to change nothing."""
+    caplog.set_level(logging.INFO, logger=PROVISION_LOGGER)
+    await provision(bus, with_kv=with_kv)
+    first = [r.getMessage() for r in caplog.records if r.name == PROVISION_LOGGER]
+    assert any(m.startswith("created stream") for m in first), first
+    created = {
+        decl.name: (await bus.js.stream_info(bus.stream(decl.name))).created
+        for decl in declarations.streams()
+    }
+    caplog.clear()
+    await provision(bus, with_kv=with_kv)
+    second = [r.getMessage() for r in caplog.records if r.name == PROVISION_LOGGER]
+    assert second == [], f"second provision changed things: {second}"
+    for decl in declarations.streams():
+        info = await bus.js.stream_info(bus.stream(decl.name))
+        assert info.created == created[decl.name], f"{decl.name} was recreated"
+
+
+async def _assert_declared_streams_and_consumers(bus: Bus) -> None:
+    for decl in declarations.streams():
+        info = await bus.js.stream_info(bus.stream(decl.name))
+        expected = stream_config(bus, decl).subjects or []
+        assert sorted(info.config.subjects or []) == sorted(expected), decl.name
+        assert all(s.startswith(f"{bus.ns}.") for s in expected), "subjects not namespaced"
+        assert info.config.duplicate_window == decl.duplicate_window_s
+    for decl in declarations.consumers():
+        info = await bus.js.consumer_info(bus.stream(decl.stream), decl.durable)
+        assert info.config.durable_name == decl.durable
+        assert info.config.filter_subject == decl.topic.wildcard(bus.ns)
+        assert info.config.ack_policy == AckPolicy.EXPLICIT
+        assert info.config.max_deliver == decl.max_deliver
+
+
+async def test_provision_on_the_machines_nats_is_idempotent(
+    machine_bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _provision_twice(machine_bus, caplog, with_kv=False)
+    await _assert_declared_streams_and_consumers(machine_bus)
+    streams = {i.config.name for i in await machine_bus.js.streams_info()}
+    assert not any(n.startswith(f"KV_{machine_bus.ns}_") for n in streams if n)
+
+
+async def test_provision_on_the_bundled_server_adds_a_kv_bucket_with_per_key_ttl(
+    bundled_bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _provision_twice(bundled_bus, caplog, with_kv=True)
+    await _assert_declared_streams_and_consumers(bundled_bus)
+    for decl in declarations.buckets():
+        await bundled_bus.js.key_value(bundled_bus.bucket(decl.bucket))  # raises if missing
+        info = await bundled_bus.js.stream_info(f"KV_{bundled_bus.bucket(decl.bucket)}")
+        if decl.allow_msg_ttl:
+            assert info.config.allow_msg_ttl, f"{decl.bucket}: per-key TTLs not enabled"
+
+    # A correlation window: taken once, refused while open, gone after its TTL.
+    kv = await bundled_bus.js.key_value(bundled_bus.bucket("correlation_windows"))
+    await kv.create("svc1.fp1", b"incident-1", msg_ttl=1)
+    assert (await kv.get("svc1.fp1")).value == b"incident-1"
+    with pytest.raises(KeyWrongLastSequenceError):
+        await kv.create("svc1.fp1", b"incident-2", msg_ttl=1)
+    await asyncio.sleep(2)
+    with pytest.raises(KeyNotFoundError):
+        await kv.get("svc1.fp1")
+    await kv.create("svc1.fp1", b"incident-2", msg_ttl=1)  # the window can be taken again
