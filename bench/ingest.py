@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import nats
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -64,7 +65,11 @@ def event_body(key: str, dedup_key: str) -> bytes:
             "routing_key": key,
             "event_action": "trigger",
             "dedup_key": dedup_key,
-            "payload": {"summary": f"latency high on {dedup_key}", "source": "bench", "severity": "error"},
+            "payload": {
+                "summary": f"latency high on {dedup_key}",
+                "source": "bench",
+                "severity": "error",
+            },
         }
     ).encode()
 
@@ -113,7 +118,11 @@ class Bench:
             "FETCH_BATCH": str(args.batch),
         }
         self.settings = Settings(
-            database_url=PG, database_schema=self.ns, redis_url=REDIS, nats_url=NATS, nats_namespace=self.ns
+            database_url=PG,
+            database_schema=self.ns,
+            redis_url=REDIS,
+            nats_url=NATS,
+            nats_namespace=self.ns,
         )
         self.procs: list[subprocess.Popen[bytes]] = []
         self.http_port = free_port()
@@ -134,14 +143,24 @@ class Bench:
                 self.procs.append(subprocess.Popen([*cli, "worker", name], env=self.env))
         self.procs.append(
             subprocess.Popen(
-                [*cli, "edge", "ingestion", "--port", str(self.http_port), "--grpc-port", str(free_port())],
+                [
+                    *cli,
+                    "edge",
+                    "ingestion",
+                    "--port",
+                    str(self.http_port),
+                    "--grpc-port",
+                    str(free_port()),
+                ],
                 env=self.env,
             )
         )
         async with httpx.AsyncClient() as client:
             for _ in range(200):
                 try:
-                    if (await client.get(f"http://127.0.0.1:{self.http_port}/healthz")).status_code == 200:
+                    if (
+                        await client.get(f"http://127.0.0.1:{self.http_port}/healthz")
+                    ).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
@@ -197,7 +216,9 @@ class Bench:
         start = time.perf_counter()
         futures = []
         for i, body in enumerate(bodies):
-            futures.append(await js.publish_async(subject, body, headers={"Nats-Msg-Id": f"tp-{i}"}))
+            futures.append(
+                await js.publish_async(subject, body, headers={"Nats-Msg-Id": f"tp-{i}"})
+            )
         await asyncio.gather(*futures)
         published = time.perf_counter()
         await asyncio.wait_for(observer.done.wait(), timeout=600)
@@ -209,7 +230,9 @@ class Bench:
             "end_to_end_s": elapsed,
             "alerts_per_s": n / elapsed,
         }
-        latencies = await self.fixed_rate(observer, "nats", lambda d: self._publish_one(js, subject, key, d))
+        latencies = await self.fixed_rate(
+            observer, "nats", lambda d: self._publish_one(js, subject, key, d)
+        )
         result.update(latencies)
         return result
 
@@ -219,7 +242,9 @@ class Bench:
     async def http_path(self, observer: Observer, key: str) -> dict[str, float]:
         base = f"http://127.0.0.1:{self.http_port}/v2/enqueue"
         n, keys = self.args.http_alerts, self.args.keys
-        limits = httpx.Limits(max_connections=self.args.connections, max_keepalive_connections=self.args.connections)
+        limits = httpx.Limits(
+            max_connections=self.args.connections, max_keepalive_connections=self.args.connections
+        )
         result: dict[str, float] = {}
         async with httpx.AsyncClient(limits=limits, timeout=30) as client:
             if shutil.which("wrk") and not self.args.no_wrk:
@@ -269,7 +294,9 @@ class Bench:
         )  # fmt: skip
         out, _ = await proc.communicate()
         report = out.decode()
-        requests = int(next(line.split()[0] for line in report.splitlines() if "requests in" in line))
+        requests = int(
+            next(line.split()[0] for line in report.splitlines() if "requests in" in line)
+        )
         non2xx = sum(int(line.split()[-1]) for line in report.splitlines() if "Non-2xx" in line)
         accepted = requests - non2xx
         # Wait for every accepted event to commit, then rate = committed / time to commit all.
@@ -277,9 +304,15 @@ class Bench:
         while observer.seen < accepted and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - start
-        rps = float(next(line.split()[1] for line in report.splitlines() if line.startswith("Requests/sec")))
-        http_p99 = next((line.split()[1] for line in report.splitlines() if line.strip().startswith("99%")), "?")
-        http_p50 = next((line.split()[1] for line in report.splitlines() if line.strip().startswith("50%")), "?")
+        rps = float(
+            next(line.split()[1] for line in report.splitlines() if line.startswith("Requests/sec"))
+        )
+        http_p99 = next(
+            (line.split()[1] for line in report.splitlines() if line.strip().startswith("99%")), "?"
+        )
+        http_p50 = next(
+            (line.split()[1] for line in report.splitlines() if line.strip().startswith("50%")), "?"
+        )
         print(report, file=sys.stderr)
         return {
             "wrk_requests": requests,
@@ -291,7 +324,9 @@ class Bench:
             "alerts_per_s": observer.seen / elapsed,
         }
 
-    async def fixed_rate(self, observer: Observer, tag: str, send, concurrent: bool = False) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    async def fixed_rate(
+        self, observer: Observer, tag: str, send, concurrent: bool = False
+    ) -> dict[str, float]:  # type: ignore[no-untyped-def]
         """Offer `--rate` alerts/s for `--seconds`, each a new incident; latency to committed row."""
         rate, seconds = self.args.rate, self.args.seconds
         total = int(rate * seconds)
@@ -316,7 +351,9 @@ class Bench:
         if tasks:
             await asyncio.gather(*tasks)
         await asyncio.wait_for(observer.done.wait(), timeout=300)
-        latencies = [(observer.landed[k] - t) * 1000 for k, t in sent.items() if k in observer.landed]
+        latencies = [
+            (observer.landed[k] - t) * 1000 for k, t in sent.items() if k in observer.landed
+        ]
         return {
             "offered_per_s": total / offered_s,
             "latency_samples": len(latencies),
@@ -327,12 +364,22 @@ class Bench:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--alerts", type=int, default=20000, help="alerts for the NATS throughput run")
-    parser.add_argument("--http-alerts", type=int, default=10000, help="alerts for the HTTP run (no wrk)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--alerts", type=int, default=20000, help="alerts for the NATS throughput run"
+    )
+    parser.add_argument(
+        "--http-alerts", type=int, default=10000, help="alerts for the HTTP run (no wrk)"
+    )
     parser.add_argument("--keys", type=int, default=1000, help="distinct dedup keys (incidents)")
-    parser.add_argument("--rate", type=float, default=500, help="offered alerts/s for the latency runs")
-    parser.add_argument("--seconds", type=float, default=10, help="length of the latency and wrk runs")
+    parser.add_argument(
+        "--rate", type=float, default=500, help="offered alerts/s for the latency runs"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10, help="length of the latency and wrk runs"
+    )
     parser.add_argument("--copies", type=int, default=1, help="processes per worker")
     parser.add_argument("--batch", type=int, default=256, help="FETCH_BATCH for the workers")
     parser.add_argument("--connections", type=int, default=64)

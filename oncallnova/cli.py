@@ -209,8 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     from oncallnova.logs import setup_logging
+    from oncallnova.telemetry import setup_tracing
 
     setup_logging(settings.log_level, settings.log_format)
+    setup_tracing(f"oncallnova-{args.command}")
     return int(args.func(args) or 0)
 
 

@@ -20,6 +20,13 @@ CORRELATION_ID = "Oncallnova-Correlation-Id"
 CAUSATION_ID = "Oncallnova-Causation-Id"
 INTEGRATION_KEY = "Integration-Key"
 
+# Added when the runtime moves a message to `dlq.<consumer>`.
+DLQ_REASON = "Oncallnova-Dlq-Reason"
+DLQ_SUBJECT = "Oncallnova-Dlq-Subject"
+DLQ_CONSUMER = "Oncallnova-Dlq-Consumer"
+DLQ_ORIGINAL_ID = "Oncallnova-Dlq-Original-Id"
+DLQ_DELIVERIES = "Oncallnova-Dlq-Deliveries"
+
 
 class Envelope(BaseModel):
     """Identity and causality of one message."""

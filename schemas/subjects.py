@@ -41,6 +41,14 @@ class Topic:
             return namespaced(ns, self.template.format(event=event, key=key))
         return namespaced(ns, self.template.format(key=key))
 
+    def type(self, event: str | None = None) -> str:
+        """The envelope type of messages on this topic: the subject without key or namespace."""
+        if self.events:
+            if event not in self.events:
+                raise ValueError(f"{self.name}: unknown event {event!r}")
+            return self.template.format(event=event, key="").rstrip(".")
+        return self.template.format(key="").rstrip(".")
+
     def wildcard(self, ns: str = "") -> str:
         """The filter matching every subject of this topic (for incident events it also matches
         commands: subscribe to `stream_subjects` instead outside the INCIDENT_EVENTS stream)."""

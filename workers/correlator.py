@@ -89,7 +89,7 @@ class CorrelatorWorker(Worker[CanonicalAlertV1]):
                 actor=f"integration:{alert.service_id}",
             )
             envelope = delivery.envelope.caused(
-                "incident.command.v1", "correlator", id=f"cmd:{alert.alert_id}"
+                INCIDENT_COMMAND.type(), "correlator", id=f"cmd:{alert.alert_id}"
             )
             commands.append(
                 Outgoing(

@@ -87,7 +87,7 @@ class FingerprinterWorker(Worker[Received]):
                 received_at=delivery.envelope.occurred_at,
             ):
                 envelope = delivery.envelope.caused(
-                    "alert.fingerprinted.v1", "fingerprinter", id=f"fp:{alert.alert_id}"
+                    ALERT_FINGERPRINTED.type(), "fingerprinter", id=f"fp:{alert.alert_id}"
                 )
                 outgoing.append(
                     Outgoing(

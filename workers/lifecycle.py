@@ -310,7 +310,7 @@ def to_outgoing(pending: PendingEvent, ns: str) -> Outgoing:
         notify=pending.notify,
     )
     envelope = pending.causation.caused(
-        f"incident.{pending.event}.v1", "lifecycle", id=f"{pending.source_id}:{pending.event}"
+        INCIDENT_EVENT.type(pending.event), "lifecycle", id=f"{pending.source_id}:{pending.event}"
     )
     return Outgoing(
         INCIDENT_EVENT.subject(incident.id, ns=ns, event=pending.event),

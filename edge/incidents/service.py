@@ -93,7 +93,7 @@ async def send_command(
         actor=actor,
         **fields,
     )
-    envelope = Envelope(type="incident.command.v1", producer="edge.incidents")
+    envelope = Envelope(type=INCIDENT_COMMAND.type(), producer="edge.incidents")
     await ctx.bus.publish(
         Outgoing(
             INCIDENT_COMMAND.subject(incident.id, ns=ctx.bus.ns),

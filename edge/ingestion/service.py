@@ -49,7 +49,7 @@ class Ingestion:
             raise UnknownIntegrationKey(
                 f"{field}: no service has integration key {key!r}", field=field
             )
-        envelope = Envelope(type="alert.received.v1", producer="edge.ingestion")
+        envelope = Envelope(type=ALERT_RECEIVED.type(), producer="edge.ingestion")
         dedup_key = None
         if isinstance(body, PagerDutyEventV2):
             dedup_key = body.dedup_key

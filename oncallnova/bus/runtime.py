@@ -24,7 +24,15 @@ from oncallnova import telemetry
 from oncallnova.bus import declarations
 from oncallnova.bus.connection import Bus
 from oncallnova.bus.pull import Puller
-from schemas.envelope import Envelope
+from schemas.envelope import (
+    DLQ_CONSUMER,
+    DLQ_DELIVERIES,
+    DLQ_ORIGINAL_ID,
+    DLQ_REASON,
+    DLQ_SUBJECT,
+    MSG_ID,
+    Envelope,
+)
 from schemas.subjects import DLQ
 
 log = logging.getLogger(__name__)
@@ -210,14 +218,14 @@ class WorkerRunner(Generic[T]):
         """Copy to `dlq.<consumer>` with the reason in headers, then terminate the original."""
         headers = dict(msg.headers or {})
         # A fresh id: the original's Nats-Msg-Id would be dropped as a duplicate by the DLQ stream.
-        original_id = headers.pop("Nats-Msg-Id", "")
+        original_id = headers.pop(MSG_ID, "")
         headers.update(
             {
-                "Oncallnova-Dlq-Reason": reason[:1000],
-                "Oncallnova-Dlq-Subject": msg.subject,
-                "Oncallnova-Dlq-Consumer": self.worker.consumer,
-                "Oncallnova-Dlq-Original-Id": original_id,
-                "Oncallnova-Dlq-Deliveries": str(msg.metadata.num_delivered),
+                DLQ_REASON: reason[:1000],
+                DLQ_SUBJECT: msg.subject,
+                DLQ_CONSUMER: self.worker.consumer,
+                DLQ_ORIGINAL_ID: original_id,
+                DLQ_DELIVERIES: str(msg.metadata.num_delivered),
             }
         )
         await self.bus.js.publish(

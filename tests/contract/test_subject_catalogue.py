@@ -31,17 +31,6 @@ SUBJECT_LIKE = re.compile(
     r"(?<![\w.\-/])(alert|incident|notification|webhook|dlq)\.(\{\}|\*|>|[a-z][a-z0-9_]*)"
 )
 
-# Envelope *types* (a subject without its key) still written as literals. Reported to the
-# lead: they belong in the catalogue (e.g. a `Topic.type` property). Any literal not in this
-# list fails at once; when the list is emptied, drop the xfail below.
-KNOWN_ENVELOPE_TYPE_LITERALS = {
-    ("edge/incidents/service.py", "incident.command.v1"),
-    ("edge/ingestion/service.py", "alert.received.v1"),
-    ("workers/correlator.py", "incident.command.v1"),
-    ("workers/fingerprinter.py", "alert.fingerprinted.v1"),
-    ("workers/lifecycle.py", "incident.{}.v1"),
-}
-
 
 @dataclass(frozen=True)
 class SubjectLiteral:
@@ -120,23 +109,6 @@ def test_scanner_covers_the_worker_and_edge_code() -> None:
     assert {"workers/correlator.py", "edge/ingestion/service.py", "oncallnova/cli.py"} <= scanned
 
 
-def test_no_new_subject_literals_outside_the_catalogue() -> None:
-    unexpected = [
-        str(lit)
-        for lit in _all_subject_literals()
-        if (lit.path, lit.text) not in KNOWN_ENVELOPE_TYPE_LITERALS
-    ]
-    assert not unexpected, (
-        "subject strings outside schemas/subjects.py (import the Topic instead):\n"
-        + "\n".join(unexpected)
-    )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="envelope types are still literals (see KNOWN_ENVELOPE_TYPE_LITERALS); "
-    "the lead is moving them into the catalogue, e.g. a Topic.type property",
-)
 def test_subject_strings_appear_only_in_the_catalogue() -> None:
     found = [str(lit) for lit in _all_subject_literals()]
     assert not found, "subject strings outside schemas/subjects.py:\n" + "\n".join(found)
