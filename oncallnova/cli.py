@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from oncallnova.settings import Settings
@@ -70,26 +71,30 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from oncallnova.platform import only
     from workers.registry import WORKERS
 
-    if args.name not in WORKERS:
-        print(f"unknown worker {args.name!r}; one of: {', '.join(WORKERS)}", file=sys.stderr)
-        return 2
-    platform = only(_settings(args), workers=[args.name])
-    platform.run_migrations = False
-    asyncio.run(_serve(platform))
-    return 0
+    return _run_one(args, "worker", WORKERS)
 
 
 def cmd_edge(args: argparse.Namespace) -> int:
     from edge.registry import EDGES
+
+    return _run_one(args, "edge", EDGES)
+
+
+def _run_one(args: argparse.Namespace, kind: str, known: Mapping[str, object]) -> int:
+    """One worker or one edge alone: the database is migrated by `oncallnova migrate` or `up`."""
     from oncallnova.platform import only
 
-    if args.name not in EDGES:
-        print(f"unknown edge {args.name!r}; one of: {', '.join(EDGES)}", file=sys.stderr)
+    if args.name not in known:
+        print(f"unknown {kind} {args.name!r}; one of: {', '.join(known)}", file=sys.stderr)
         return 2
-    platform = only(_settings(args), edges=[args.name])
+    names = [args.name]
+    platform = only(
+        _settings(args),
+        workers=names if kind == "worker" else (),
+        edges=names if kind == "edge" else (),
+    )
     platform.run_migrations = False
     asyncio.run(_serve(platform))
     return 0

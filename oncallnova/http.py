@@ -44,7 +44,13 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = [
-            {"field": field_path(e.get("loc", ())), "message": e.get("msg", "invalid")}
+            {
+                # A JSON syntax error's location is a character offset, not a field.
+                "field": "body"
+                if e.get("type") == "json_invalid"
+                else field_path(e.get("loc", ())),
+                "message": e.get("msg", "invalid"),
+            }
             for e in error.errors()
         ]
         first = problems[0] if problems else {"field": "body", "message": "invalid"}

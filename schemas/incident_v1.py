@@ -7,7 +7,7 @@ Events:   `incident.<event>.v1.<incident_id>`, emitted by the lifecycle worker o
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,17 +18,6 @@ Urgency = Literal["high", "low"]
 
 CommandAction = Literal["trigger", "acknowledge", "resolve", "escalate", "reassign", "add_note"]
 
-# Every fact the lifecycle worker can state; the INCIDENT_EVENTS stream lists exactly these.
-INCIDENT_EVENT_TYPES: tuple[str, ...] = (
-    "triggered",
-    "alert_attached",
-    "acknowledged",
-    "escalated",
-    "reassigned",
-    "resolved",
-    "reopened",
-    "note_added",
-)
 IncidentEventType = Literal[
     "triggered",
     "alert_attached",
@@ -39,6 +28,8 @@ IncidentEventType = Literal[
     "reopened",
     "note_added",
 ]
+# Every fact the lifecycle worker can state; the INCIDENT_EVENTS stream binds exactly these.
+INCIDENT_EVENT_TYPES: tuple[str, ...] = get_args(IncidentEventType)
 
 
 class IncidentV1(BaseModel):

@@ -16,6 +16,8 @@ from schemas.incident_v1 import CommandAction, IncidentCommandV1, IncidentV1
 from schemas.subjects import INCIDENT_COMMAND
 
 STATUSES = ("triggered", "acknowledged", "resolved")
+MAX_OFFSET = 1_000_000_000
+MAX_NUMBER = 2**63 - 1
 SEVERITIES = ("critical", "error", "warning", "info")
 MAX_PAGE = 500
 
@@ -44,8 +46,11 @@ async def list_incidents(
     check_choices("severity", severities, SEVERITIES)
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE}", field="limit")
-    if offset < 0:
-        raise InvalidInput("offset: must not be negative", field="offset")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset: must be between 0 and {MAX_OFFSET}", field="offset")
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput(f"{name}: needs a UTC offset, e.g. 2026-11-28T10:00:00Z", field=name)
     async with ctx.sessions() as session:
         rows, total = await repo.list_incidents(
             session,
@@ -62,10 +67,14 @@ async def list_incidents(
 
 async def find_incident(ctx: AppContext, ref: str) -> Incident:
     """By id, or by number (`42` or `#42`), as people say it."""
-    async with ctx.sessions() as session:
-        incident = await repo.get_incident(session, ref)
-        if incident is None and ref.lstrip("#").isdigit():
-            incident = await repo.incident_by_number(session, int(ref.lstrip("#")))
+    incident = None
+    # Ids are UUID strings: anything longer, or with a NUL, cannot name an incident.
+    if len(ref) <= 64 and "\x00" not in ref:
+        async with ctx.sessions() as session:
+            incident = await repo.get_incident(session, ref)
+            number = ref.lstrip("#")
+            if incident is None and number.isdigit() and int(number) <= MAX_NUMBER:
+                incident = await repo.incident_by_number(session, int(number))
     if incident is None:
         raise NotFound(f"no incident {ref!r}", field="id")
     return incident

@@ -44,7 +44,7 @@ class AlertIngestionServicer(pb_grpc.AlertIngestionServicer):
     async def SendEvent(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
         try:
             body = event_body(request)
-        except ValueError:
+        except (ValueError, RecursionError):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "custom_details_json: not JSON")
         return await self._accept(context, "pagerduty", body, None)
 

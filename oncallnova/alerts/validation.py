@@ -61,12 +61,35 @@ def parse_alert_body(fmt: str, raw: bytes) -> WireBody:
         document = json.loads(raw, parse_constant=_reject_non_json_constant)
     except (ValueError, UnicodeDecodeError):
         raise InvalidAlert(["body: not valid JSON"]) from None
+    except RecursionError:
+        raise InvalidAlert(["body: nested too deeply"]) from None
     if not isinstance(document, dict):
         raise InvalidAlert(["body: must be a JSON object"])
+    # PostgreSQL text and jsonb cannot hold U+0000: refuse it here, naming the field, rather
+    # than accept an alert the database would later reject. (The byte test keeps this cheap.)
+    if b"\\u0000" in raw and (paths := nul_paths(document)):
+        raise InvalidAlert([f"{path}: must not contain NUL characters" for path in paths])
     try:
         return cast(WireBody, model.model_validate(document))
     except ValidationError as exc:
         raise InvalidAlert([describe_error(error) for error in exc.errors()]) from None
+
+
+def nul_paths(value: Any, path: str = "") -> list[str]:
+    """Field paths (`payload.summary`, `links[0].text`) of strings or keys holding U+0000."""
+    found: list[str] = []
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                found.append(child)
+            found.extend(nul_paths(item, child))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(nul_paths(item, f"{path}[{index}]"))
+    return found
 
 
 def _reject_non_json_constant(name: str) -> Any:

@@ -169,6 +169,12 @@ def shared_json_cases(endpoint: str) -> list[Case]:
         Case(endpoint, "a-string", raw(b'"trigger"'), "body"),
         Case(endpoint, "nan-is-not-json", raw(b'{"summary": NaN}'), "body"),
         Case(endpoint, "not-utf8", raw(b'{"summary": "\xff\xfe"}'), "body"),
+        Case(
+            endpoint,
+            "deeply-nested",
+            raw(b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+            "body",
+        ),
     ]
 
 
@@ -264,22 +270,6 @@ CASES: list[Case] = [
 ]
 
 
-# Refused with a 5xx today; kept out of the replay test below until fixed.
-_DEEP_JSON_BUG = (
-    "oncallnova/alerts/validation.py parse_alert_body catches ValueError/UnicodeDecodeError "
-    "but not the RecursionError json.loads raises on deeply nested JSON: 500 instead of 400"
-)
-DEEP_JSON = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-KNOWN_BUG_CASES = [
-    pytest.param(
-        Case(endpoint, "deeply-nested-json", raw(DEEP_JSON), "body"),
-        id=f"{endpoint}-deeply-nested-json",
-        marks=pytest.mark.xfail(strict=True, reason=_DEEP_JSON_BUG),
-    )
-    for endpoint in ENDPOINTS
-]
-
-
 def padded(endpoint: str, key: str, size: int) -> bytes:
     """A good body of `endpoint` grown to about `size` bytes with a custom detail."""
     body = ENDPOINTS[endpoint].good(key)
@@ -351,7 +341,7 @@ def case_key(case: Case, service: dict[str, str]) -> str:
     return service["key"] if case.key is None else case.key
 
 
-@pytest.mark.parametrize("case", [c.param() for c in CASES] + KNOWN_BUG_CASES)
+@pytest.mark.parametrize("case", [c.param() for c in CASES])
 async def test_bad_ingestion_body_gets_4xx_naming_the_field(
     http: httpx.AsyncClient, service: dict, case: Case
 ) -> None:
@@ -381,26 +371,19 @@ async def test_body_at_the_limit_is_accepted(
     assert incident["title"] == GOOD_SUMMARY
 
 
-_NUL_BUG = (
-    "a NUL character is accepted with 202, then PostgreSQL refuses it (text and jsonb cannot "
-    "hold U+0000): the lifecycle worker fails 5 times and dead-letters it to dlq.lifecycle, "
-    "so the alert is lost; refuse it in schemas/wire_v1.py or replace it in normalise.py"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_NUL_BUG)
 @pytest.mark.parametrize(
     ("change", "field"),
     [
         (put("payload.summary", "disk\u0000full"), "payload.summary"),
-        (put("payload.custom_details", {"mount": "/var\u0000"}), "payload.custom_details"),
+        (put("payload.custom_details", {"mount": "/var\u0000"}), "payload.custom_details.mount"),
     ],
     ids=["summary", "custom-details"],
 )
 async def test_nul_character_is_refused_or_kept(
     mesh: Mesh, http: httpx.AsyncClient, service: dict, change: Change, field: str
 ) -> None:
-    """A 202 promises an incident (ARCHITECTURE.md); otherwise a 400 must say which field."""
+    """PostgreSQL cannot store U+0000. A 202 promises an incident (ARCHITECTURE.md), so either
+    it becomes one or the 400 says which field holds the NUL."""
     body = change(ENDPOINTS["pagerduty"].good(service["key"]))
     response = await send(http, "pagerduty", service["key"], body)
     if response.status_code == 202:
@@ -527,12 +510,6 @@ INCIDENT_CASES = [
     ),
 ]
 
-# FastAPI reports a JSON syntax error at ("body", <character offset>); `field_path` in
-# oncallnova/http.py turns that into "[12]" instead of "body".
-_JSON_OFFSET_BUG = (
-    "oncallnova/http.py field_path names a JSON syntax error '[<offset>]', not 'body'"
-)
-
 
 @pytest.fixture(scope="module")
 async def open_incident(mesh: Mesh) -> dict[str, Any]:
@@ -557,15 +534,7 @@ async def send_incident_case(
     )
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, id=c.name, marks=pytest.mark.xfail(strict=True, reason=_JSON_OFFSET_BUG))
-        if c.name == "note-truncated-json"
-        else c.param()
-        for c in INCIDENT_CASES
-    ],
-)
+@pytest.mark.parametrize("case", [c.param() for c in INCIDENT_CASES])
 async def test_bad_incident_request_gets_4xx_naming_the_field(
     http: httpx.AsyncClient, open_incident: dict[str, Any], case: IncidentCase
 ) -> None:
@@ -578,48 +547,13 @@ async def test_bad_incident_request_gets_4xx_naming_the_field(
         assert "no incident" in error["message"], error
 
 
-_INT64_BUG = (
-    "edge/incidents/service.py passes integers past int64 to PostgreSQL (asyncpg: value out of "
-    "int64 range): a 500 instead of a 422 (offset) or 404 (a number-like ref)"
-)
-_NAIVE_SINCE_BUG = (
-    "a `since` without a UTC offset reaches UTCDateTime.process_bind_param, which raises "
-    "ValueError: 500; treat it as UTC or answer 422 naming `since` (edge/incidents/service.py)"
-)
-_NUL_REF_BUG = "a NUL in the incident ref reaches PostgreSQL (invalid byte 0x00): 500, not 404"
-
-
 @pytest.mark.parametrize(
     ("path", "params", "field"),
     [
-        pytest.param(
-            "",
-            {"offset": 10**20},
-            "offset",
-            id="offset-past-int64",
-            marks=pytest.mark.xfail(strict=True, reason=_INT64_BUG),
-        ),
-        pytest.param(
-            "",
-            {"since": "2024-01-01T00:00:00"},
-            "since",
-            id="since-without-offset",
-            marks=pytest.mark.xfail(strict=True, reason=_NAIVE_SINCE_BUG),
-        ),
-        pytest.param(
-            "/99999999999999999999",
-            None,
-            "id",
-            id="ref-number-past-int64",
-            marks=pytest.mark.xfail(strict=True, reason=_INT64_BUG),
-        ),
-        pytest.param(
-            "/a%00b",
-            None,
-            "id",
-            id="ref-with-nul",
-            marks=pytest.mark.xfail(strict=True, reason=_NUL_REF_BUG),
-        ),
+        pytest.param("", {"offset": 10**20}, "offset", id="offset-past-int64"),
+        pytest.param("", {"since": "2024-01-01T00:00:00"}, "since", id="since-without-offset"),
+        pytest.param("/99999999999999999999", None, "id", id="ref-number-past-int64"),
+        pytest.param("/a%00b", None, "id", id="ref-with-nul"),
         pytest.param("/" + "x" * 2000, None, "id", id="ref-very-long"),
         pytest.param("", {"service_id": "x" * 2000}, "service_id", id="service-id-very-long"),
         pytest.param("", {"limit": 10**20}, "limit", id="limit-past-int64"),

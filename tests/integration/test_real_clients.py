@@ -349,19 +349,6 @@ async def test_grpc_send_raw_alertmanager_body(
     assert {r["dedup_key"].split(":")[0] for r in rows} == {a["fingerprint"] for a in firing}
 
 
-_GRPC_INT64_BUG = (
-    "find_incident sends a number past int64 to PostgreSQL (edge/incidents/service.py)"
-)
-_GRPC_NUL_BUG = "find_incident sends a NUL byte to PostgreSQL (edge/incidents/service.py)"
-_GRPC_NAIVE_SINCE_BUG = (
-    "edge/incidents/grpc.py ListIncidents accepts a `since` without offset (not RFC 3339); "
-    "UTCDateTime then raises ValueError"
-)
-_GRPC_413_BUG = "edge/incidents/grpc.py STATUS_CODES has no entry for 413 (AlertBodyTooLarge)"
-_GRPC_DEEP_JSON_BUG = (
-    "RecursionError from json.loads is not caught (oncallnova/alerts/validation.py "
-    "parse_alert_body; edge/ingestion/grpc.py SendEvent catches only ValueError)"
-)
 DEEP_JSON = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
 
 
@@ -384,43 +371,12 @@ DEEP_JSON = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
         ("raw_not_json", grpc.StatusCode.INVALID_ARGUMENT, "body"),
         ("raw_no_key", grpc.StatusCode.INVALID_ARGUMENT, "integration_key"),
         ("raw_unknown_key", grpc.StatusCode.NOT_FOUND, "integration_key"),
-        # Answered UNKNOWN today, with the Python exception (and SQL) in the details.
-        pytest.param(
-            "get_number_past_int64",
-            grpc.StatusCode.NOT_FOUND,
-            "no incident",
-            marks=pytest.mark.xfail(strict=True, reason=_GRPC_INT64_BUG),
-        ),
-        pytest.param(
-            "get_ref_with_nul",
-            grpc.StatusCode.NOT_FOUND,
-            "no incident",
-            marks=pytest.mark.xfail(strict=True, reason=_GRPC_NUL_BUG),
-        ),
-        pytest.param(
-            "list_since_without_offset",
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "since",
-            marks=pytest.mark.xfail(strict=True, reason=_GRPC_NAIVE_SINCE_BUG),
-        ),
-        pytest.param(
-            "raw_too_large",
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "body",
-            marks=pytest.mark.xfail(strict=True, reason=_GRPC_413_BUG),
-        ),
-        pytest.param(
-            "raw_deeply_nested",
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "body",
-            marks=pytest.mark.xfail(strict=True, reason=_GRPC_DEEP_JSON_BUG),
-        ),
-        pytest.param(
-            "event_details_deeply_nested",
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "custom_details_json",
-            marks=pytest.mark.xfail(strict=True, reason=_GRPC_DEEP_JSON_BUG),
-        ),
+        ("get_number_past_int64", grpc.StatusCode.NOT_FOUND, "no incident"),
+        ("get_ref_with_nul", grpc.StatusCode.NOT_FOUND, "no incident"),
+        ("list_since_without_offset", grpc.StatusCode.INVALID_ARGUMENT, "since"),
+        ("raw_too_large", grpc.StatusCode.INVALID_ARGUMENT, "body"),
+        ("raw_deeply_nested", grpc.StatusCode.INVALID_ARGUMENT, "body"),
+        ("event_details_deeply_nested", grpc.StatusCode.INVALID_ARGUMENT, "custom_details_json"),
     ],
 )
 async def test_grpc_bad_input_gets_a_status_naming_the_field(
