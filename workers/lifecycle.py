@@ -92,10 +92,11 @@ class BatchApplier:
             self.session, [d.data.alert.alert_id for d in sources.values() if d.data.alert]
         )
         wanted = {d.data.incident_id for d in sources.values()} | {e.incident_id for e in done}
-        self.incidents = await repo.incidents_by_id(self.session, wanted)
+        self.incidents = await repo.incidents_by_id(self.session, wanted, lock=True)
         self.open_by_key = await repo.open_incidents_by_key(
             self.session,
-            [
+            lock=True,
+            keys=[
                 (d.data.alert.service_id, d.data.alert.dedup_key)
                 for d in sources.values()
                 if d.data.alert

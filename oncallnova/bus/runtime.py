@@ -206,10 +206,12 @@ class WorkerRunner(Generic[T]):
 
     def _decode(self, msg: Msg) -> Delivery[T]:
         subject = self.bus.strip_ns(msg.subject)
+        headers = msg.headers or {}
+        # A bare producer message has no id: its stream position is one (parsing the
+        # metadata costs more than the whole envelope, so only then).
+        fallback = "" if headers.get(MSG_ID) else _stream_position(msg)
         envelope = Envelope.from_headers(
-            msg.headers,
-            type_=subject.rsplit(".", 1)[0],
-            fallback_id=f"{msg.metadata.stream}:{msg.metadata.sequence.stream}",
+            headers, type_=subject.rsplit(".", 1)[0], fallback_id=fallback
         )
         data = self.worker.decode(subject, envelope, msg)
         return Delivery(msg=msg, subject=subject, envelope=envelope, data=data)
@@ -237,3 +239,7 @@ class WorkerRunner(Generic[T]):
 
 
 WorkerFactory = Callable[[], Worker[object]]
+
+
+def _stream_position(msg: Msg) -> str:
+    return f"{msg.metadata.stream}:{msg.metadata.sequence.stream}"

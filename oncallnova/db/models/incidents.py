@@ -122,4 +122,6 @@ class TimelineEntry(Base):
     __table_args__ = (
         UniqueConstraint("incident_id", "kind", "source_id", name="uq_timeline_source"),
         Index("ix_timeline_incident_at", "incident_id", "at"),
+        # Redelivered commands are recognised by their source alone.
+        Index("ix_timeline_source", "source_id"),
     )

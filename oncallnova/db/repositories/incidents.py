@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, tuple_
+from sqlalchemy import Select, any_, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,10 +27,19 @@ def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+def one_of(session: AsyncSession, column: Any, values: list[Any]) -> Any:
+    """`column IN (values)`; on PostgreSQL `= ANY($1)`, one array parameter whatever the count,
+    so the statement is prepared once instead of once per batch size."""
+    if dialect_name(session) == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 def insert_ignoring_duplicates(session: AsyncSession, model: type) -> Any:
     """`INSERT … ON CONFLICT DO NOTHING` in the session's dialect."""
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    return insert(model).on_conflict_do_nothing()
+    # The table, not the mapped class: a Core executemany skips the ORM's bulk bookkeeping.
+    return insert(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
 
 
 # --- services ---------------------------------------------------------------------------
@@ -70,35 +79,47 @@ async def service_by_id(session: AsyncSession, service_id: str) -> Service | Non
 # --- the lifecycle worker's batch reads and writes ---------------------------------------
 
 
-async def incidents_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Incident]:
+async def incidents_by_id(
+    session: AsyncSession, ids: Iterable[str], *, lock: bool = False
+) -> dict[str, Incident]:
+    """With `lock`, rows are locked (FOR UPDATE, in id order) until the transaction ends, so
+    two lifecycle workers never both add to the same incident from a stale read."""
     ids = list(set(ids))
     if not ids:
         return {}
-    rows = await session.scalars(select(Incident).where(Incident.id.in_(ids)))
+    query = select(Incident).where(one_of(session, Incident.id, ids))
+    if lock:
+        query = query.order_by(Incident.id).with_for_update()
+    rows = await session.scalars(query)
     return {i.id: i for i in rows}
 
 
 async def open_incidents_by_key(
-    session: AsyncSession, keys: Iterable[tuple[str, str]]
+    session: AsyncSession, keys: Iterable[tuple[str, str]], *, lock: bool = False
 ) -> dict[tuple[str, str], Incident]:
-    """Open incidents by (service_id, dedup_key): at most one each, by the partial unique index."""
-    keys = list(set(keys))
-    if not keys:
+    """Open incidents by (service_id, dedup_key): at most one each, by the partial unique index.
+    `lock` as for `incidents_by_id`."""
+    wanted = set(keys)
+    if not wanted:
         return {}
-    rows = await session.scalars(
-        select(Incident).where(
-            tuple_(Incident.service_id, Incident.dedup_key).in_(keys),
-            Incident.status.in_(OPEN_STATUSES),
-        )
+    # Two array conditions (a superset of the pairs) use the index and prepare once; the exact
+    # pairs are picked out here.
+    query = select(Incident).where(
+        one_of(session, Incident.dedup_key, list({k for _, k in wanted})),
+        one_of(session, Incident.service_id, list({s for s, _ in wanted})),
+        Incident.status.in_(OPEN_STATUSES),
     )
-    return {(i.service_id, i.dedup_key): i for i in rows}
+    if lock:
+        query = query.order_by(Incident.id).with_for_update()
+    rows = await session.scalars(query)
+    return {(i.service_id, i.dedup_key): i for i in rows if (i.service_id, i.dedup_key) in wanted}
 
 
 async def known_alert_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
     ids = list(set(ids))
     if not ids:
         return set()
-    return set(await session.scalars(select(Alert.id).where(Alert.id.in_(ids))))
+    return set(await session.scalars(select(Alert.id).where(one_of(session, Alert.id, ids))))
 
 
 async def timeline_by_source(
@@ -108,7 +129,7 @@ async def timeline_by_source(
     if not source_ids:
         return []
     rows = await session.scalars(
-        select(TimelineEntry).where(TimelineEntry.source_id.in_(source_ids))
+        select(TimelineEntry).where(one_of(session, TimelineEntry.source_id, source_ids))
     )
     return list(rows)
 

@@ -121,6 +121,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("incident_id", "kind", "source_id", name="uq_timeline_source"),
     )
     op.create_index("ix_timeline_incident_at", "incident_timeline", ["incident_id", "at"])
+    op.create_index("ix_timeline_source", "incident_timeline", ["source_id"])
 
 
 def downgrade() -> None:
