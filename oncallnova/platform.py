@@ -23,6 +23,7 @@ from oncallnova.context import AppContext, system_clock
 from oncallnova.db import migrate
 from oncallnova.db.engine import create_engine, create_sessions
 from oncallnova.embedded_nats import EmbeddedNats
+from oncallnova.grpc_errors import ErrorInterceptor
 from oncallnova.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class Platform:
             self.ctx.components[f"worker:{name}"] = runner.is_running
             self.tasks.append(asyncio.create_task(runner.run(), name=f"worker:{name}"))
         if self.edge_names:
-            self.grpc_server = grpc.aio.server()
+            self.grpc_server = grpc.aio.server(interceptors=[ErrorInterceptor()])
             if add_grpc_services(self.grpc_server, self.ctx, self.edge_names):
                 self.grpc_port = self.grpc_server.add_insecure_port(
                     f"{settings.host}:{settings.grpc_port}"

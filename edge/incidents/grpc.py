@@ -9,18 +9,10 @@ import grpc
 from edge.incidents import service
 from oncallnova.context import AppContext
 from oncallnova.errors import OnCallNovaError
+from oncallnova.grpc_errors import status_for
 from proto import incidents_pb2 as pb
 from proto import incidents_pb2_grpc as pb_grpc
 from schemas.incident_v1 import IncidentV1
-
-STATUS_CODES = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    404: grpc.StatusCode.NOT_FOUND,
-    409: grpc.StatusCode.ALREADY_EXISTS,
-    413: grpc.StatusCode.INVALID_ARGUMENT,
-    422: grpc.StatusCode.INVALID_ARGUMENT,
-}
 
 
 def _ts(value: datetime | None) -> str:
@@ -47,7 +39,7 @@ def to_pb(incident: IncidentV1) -> pb.Incident:
 
 
 async def abort_on(context: grpc.aio.ServicerContext, error: OnCallNovaError) -> None:
-    await context.abort(STATUS_CODES.get(error.status_code, grpc.StatusCode.UNKNOWN), error.message)
+    await context.abort(status_for(error), error.message)
 
 
 class IncidentServicer(pb_grpc.IncidentServiceServicer):

@@ -11,19 +11,12 @@ from edge.oncall import schemas
 from edge.oncall import service as svc
 from oncallnova.db.repositories import oncall as repo
 from oncallnova.errors import InvalidInput, OnCallNovaError
+from oncallnova.grpc_errors import status_for
 from proto import oncall_pb2 as pb
 from proto import oncall_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
     from oncallnova.context import AppContext
-
-STATUS_CODES = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    404: grpc.StatusCode.NOT_FOUND,
-    409: grpc.StatusCode.ALREADY_EXISTS,
-    422: grpc.StatusCode.INVALID_ARGUMENT,
-}
 
 
 def _ts(value: datetime | None) -> str:
@@ -100,7 +93,7 @@ def _schedule_pb(schedule: schemas.ScheduleOut) -> pb.Schedule:
 
 async def _abort(context: grpc.aio.ServicerContext, error: OnCallNovaError) -> NoReturn:
     message = f"{error.field}: {error.message}" if error.field else error.message
-    await context.abort(STATUS_CODES.get(error.status_code, grpc.StatusCode.UNKNOWN), message)
+    await context.abort(status_for(error), message)
     raise AssertionError("abort returns only by raising")
 
 
