@@ -282,18 +282,21 @@ class Bench:
             "counter = 0\n"
             "request = function()\n"
             "  counter = counter + 1\n"
-            f"  local body = string.format({json.dumps(body)}, counter % {self.args.keys})\n"
+            f"  local n = counter % {self.args.keys}\n"
+            f"  local body = string.format({json.dumps(body)}{', n' * body.count('%d')})\n"
             '  return wrk.format("POST", nil, {["Content-Type"]="application/json"}, body)\n'
             "end\n"
         )
         observer.reset(0)
         start = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
-            "wrk", "-t2", f"-c{self.args.connections}", f"-d{self.args.seconds}s", "--latency",
-            "-s", str(script), url, stdout=asyncio.subprocess.PIPE,
+            "wrk", "-t2", f"-c{self.args.connections}", f"-d{int(self.args.seconds)}s", "--latency",
+            "-s", str(script), url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        out, _ = await proc.communicate()
+        out, err = await proc.communicate()
         report = out.decode()
+        if "requests in" not in report:
+            raise RuntimeError(f"wrk failed:\n{report}\n{err.decode() if err else ''}")
         requests = int(
             next(line.split()[0] for line in report.splitlines() if "requests in" in line)
         )
