@@ -139,7 +139,8 @@ class Bench:
         await bus.close()
         cli = [sys.executable, "-m", "oncallnova.cli"]
         for name in WORKERS:
-            for _ in range(self.args.copies):
+            copies = self.args.lifecycle_copies if name == "lifecycle" else self.args.copies
+            for _ in range(copies):
                 self.procs.append(subprocess.Popen([*cli, "worker", name], env=self.env))
         self.procs.append(
             subprocess.Popen(
@@ -384,6 +385,7 @@ def main() -> None:
         "--seconds", type=float, default=10, help="length of the latency and wrk runs"
     )
     parser.add_argument("--copies", type=int, default=1, help="processes per worker")
+    parser.add_argument("--lifecycle-copies", type=int, default=1, help="lifecycle processes")
     parser.add_argument("--batch", type=int, default=256, help="FETCH_BATCH for the workers")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--paths", default="nats,http")

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from oncallnova.bus.connection import Outgoing
 from oncallnova.bus.runtime import Delivery, InvalidMessage, Worker
 from oncallnova.context import AppContext
-from oncallnova.db.models.incidents import Incident
 from oncallnova.db.repositories import incidents as repo
+from oncallnova.db.repositories.incidents import IncidentRecord
 from oncallnova.incidents.state import decide, higher_severity, urgency_for
 from schemas.alert_v1 import CanonicalAlertV1
 from schemas.envelope import Envelope
@@ -54,7 +54,7 @@ class PendingEvent:
 
     source_id: str
     event: str
-    incident: Incident
+    incident: IncidentRecord
     snapshot: dict[str, Any]
     actor: str
     causation: Envelope
@@ -63,7 +63,7 @@ class PendingEvent:
     notify: bool = True
 
 
-def snapshot(incident: Incident) -> dict[str, Any]:
+def snapshot(incident: IncidentRecord) -> dict[str, Any]:
     """The incident's fields now (events carry the state right after their fact)."""
     return {
         name: getattr(incident, name)
@@ -78,9 +78,10 @@ class BatchApplier:
     def __init__(self, session: AsyncSession, now: datetime) -> None:
         self.session = session
         self.now = now
-        self.incidents: dict[str, Incident] = {}
-        self.open_by_key: dict[tuple[str, str], Incident] = {}
-        self.new: list[Incident] = []
+        self.incidents: dict[str, IncidentRecord] = {}
+        self.open_by_key: dict[tuple[str, str], IncidentRecord] = {}
+        self.new: list[IncidentRecord] = []
+        self.changed: dict[str, IncidentRecord] = {}
         self.alert_rows: list[dict[str, Any]] = []
         self.timeline_rows: list[dict[str, Any]] = []
         self.events: list[PendingEvent] = []
@@ -92,16 +93,16 @@ class BatchApplier:
             self.session, [d.data.alert.alert_id for d in sources.values() if d.data.alert]
         )
         wanted = {d.data.incident_id for d in sources.values()} | {e.incident_id for e in done}
-        self.incidents = await repo.incidents_by_id(self.session, wanted, lock=True)
-        self.open_by_key = await repo.open_incidents_by_key(
-            self.session,
-            lock=True,
-            keys=[
-                (d.data.alert.service_id, d.data.alert.dedup_key)
-                for d in sources.values()
-                if d.data.alert
-            ],
-        )
+        keys = {
+            (d.data.alert.service_id, d.data.alert.dedup_key)
+            for d in sources.values()
+            if d.data.alert
+        }
+        for record in await repo.lock_incidents(self.session, wanted, keys):
+            self.incidents[record.id] = record
+            key = (record.service_id, record.dedup_key)
+            if key in keys and record.status != "resolved":
+                self.open_by_key[key] = record
         done_sources = {e.source_id for e in done}
         for entry in done:
             # Redelivery after a commit: emit again under the same message id.
@@ -125,8 +126,11 @@ class BatchApplier:
             numbers = await repo.next_incident_numbers(self.session, len(self.new))
             for incident, number in zip(self.new, numbers, strict=True):
                 incident.number = number
-            self.session.add_all(self.new)
-            await self.session.flush()
+            await repo.insert_incidents(self.session, self.new)
+        new_ids = {i.id for i in self.new}
+        await repo.update_incidents(
+            self.session, [r for r in self.changed.values() if r.id not in new_ids]
+        )
         await repo.insert_alerts(self.session, self.alert_rows)
         await repo.insert_timeline(self.session, self.timeline_rows)
         return self.events
@@ -182,7 +186,7 @@ class BatchApplier:
     def _transition(
         self,
         src: str,
-        target: Incident,
+        target: IncidentRecord,
         action: Any,
         actor: str,
         causation: Envelope,
@@ -210,14 +214,14 @@ class BatchApplier:
         note = command.note if command else None
         self._record(src, decision.event, target, actor, causation, alert=alert, note=note)
 
-    def _open(self, candidate_id: str, alert: CanonicalAlertV1) -> Incident:
+    def _open(self, candidate_id: str, alert: CanonicalAlertV1) -> IncidentRecord:
         # The correlator's candidate id is used unless it already names another incident
         # (a resolved one: alerts never reopen it), then an id derived from the alert.
         taken = candidate_id in self.incidents
         incident_id = (
             str(uuid.uuid5(INCIDENT_ID_NAMESPACE, alert.alert_id)) if taken else candidate_id
         )
-        incident = Incident(
+        incident = IncidentRecord(
             id=incident_id,
             number=0,  # numbered in creation order once the batch is applied
             title=alert.summary,
@@ -228,6 +232,7 @@ class BatchApplier:
             dedup_key=alert.dedup_key,
             fingerprint=alert.fingerprint,
             alert_count=1,
+            assignee_id=None,
             escalation_level=0,
             created_at=self.now,
             updated_at=self.now,
@@ -261,7 +266,7 @@ class BatchApplier:
         self,
         src: str,
         event: str,
-        incident: Incident,
+        incident: IncidentRecord,
         actor: str,
         causation: Envelope,
         *,
@@ -269,6 +274,7 @@ class BatchApplier:
         note: str | None = None,
         notify: bool = True,
     ) -> None:
+        self.changed[incident.id] = incident
         data: dict[str, Any] = {"notify": notify}
         if alert is not None:
             data["alert_id"] = alert.alert_id
