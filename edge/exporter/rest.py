@@ -1,7 +1,8 @@
 """The metrics exporter: `/metrics` in Prometheus text format.
 
 Counters of every worker in this process (handled, retried, dead-lettered) are read at
-scrape time; the metrics issue adds the domain gauges.
+scrape time, and `oncall_oncall_engineers_active` is computed from the schedules then; the
+metrics issue adds the rest of the domain gauges.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from oncallnova.context import AppContext
+from oncallnova.db.repositories.oncall import count_engineers_on_call
 
 
 class WorkerCollector(Collector):
@@ -46,9 +48,16 @@ def router(ctx: AppContext) -> APIRouter:
     api = APIRouter(tags=["operations"])
     registry = CollectorRegistry()
     registry.register(WorkerCollector(ctx))
+    on_call = Gauge(
+        "oncall_oncall_engineers_active",
+        "People some schedule puts on call now",
+        registry=registry,
+    )
 
     @api.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        async with ctx.sessions() as session:
+            on_call.set(await count_engineers_on_call(session, ctx.clock()))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return api
