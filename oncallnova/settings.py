@@ -44,7 +44,6 @@ class Settings(BaseSettings):
     grpc_port: int = 50051
     correlation_window: float = 300.0
     fetch_batch: int = 256
-    max_deliver: int = 5
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 

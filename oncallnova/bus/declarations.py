@@ -33,7 +33,7 @@ class ConsumerDecl:
     stream: str
     topic: Topic
     ack_wait_s: float
-    max_deliver: int
+    max_attempts: int
     max_ack_pending: int
 
 
@@ -71,7 +71,7 @@ def consumers() -> list[ConsumerDecl]:
             stream=c["stream"],
             topic=CATALOGUE[c["topic"]],
             ack_wait_s=c["ack_wait_s"],
-            max_deliver=c["max_deliver"],
+            max_attempts=c["max_attempts"],
             max_ack_pending=c["max_ack_pending"],
         )
         for c in _load("consumers.json")["consumers"]

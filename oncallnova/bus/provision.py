@@ -70,7 +70,9 @@ def consumer_config(bus: Bus, decl: declarations.ConsumerDecl) -> ConsumerConfig
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=decl.ack_wait_s,
-        max_deliver=decl.max_deliver,
+        # Unlimited at the server: the runtime decides when a message is poison
+        # (`max_attempts`) and never gives up on one that failed only because of an outage.
+        max_deliver=-1,
         max_ack_pending=decl.max_ack_pending,
         filter_subject=decl.topic.wildcard(bus.ns),
         max_waiting=512,

@@ -18,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import nats.errors
+import redis.exceptions
+import sqlalchemy.exc
 from nats.aio.msg import Msg
 
 from oncallnova import telemetry
@@ -46,6 +49,30 @@ class InvalidMessage(Exception):
 
 class TransientError(Exception):
     """Worth retrying later (a dependency is down)."""
+
+
+# A dependency that is down or busy: retried for as long as it takes, never dead-lettered,
+# because an alert already accepted must not be lost to an outage.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
+    OSError,  # includes ConnectionError
+    TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    nats.errors.Error,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def failure_action(error: BaseException, num_delivered: int, max_attempts: int) -> str:
+    """`dead_letter` or `retry` for a message whose handling raised `error`."""
+    if isinstance(error, InvalidMessage):
+        return "dead_letter"
+    if isinstance(error, TRANSIENT_ERRORS):
+        return "retry"
+    return "dead_letter" if num_delivered >= max_attempts else "retry"
 
 
 @dataclass(frozen=True)
@@ -110,12 +137,14 @@ class WorkerRunner(Generic[T]):
         *,
         batch_size: int | None = None,
         fetch_timeout: float = 1.0,
+        backoff: Callable[[int], float] = backoff_delay,
     ) -> None:
         self.bus = bus
         self.worker = worker
         self.decl = declarations.consumer(worker.consumer)
         self.batch_size = batch_size or bus.settings.fetch_batch
         self.fetch_timeout = fetch_timeout
+        self.backoff = backoff
         self.stats = WorkerStats()
         self._stopping = asyncio.Event()
 
@@ -186,7 +215,8 @@ class WorkerRunner(Generic[T]):
                 await self._ack_all([delivery])
 
     async def _failed(self, delivery: Delivery[T], error: Exception) -> None:
-        if isinstance(error, InvalidMessage) or delivery.num_delivered >= self.decl.max_deliver:
+        action = failure_action(error, delivery.num_delivered, self.decl.max_attempts)
+        if action == "dead_letter":
             await self.dead_letter(delivery.msg, f"{type(error).__name__}: {error}")
             return
         self.stats.retried += 1
@@ -197,7 +227,7 @@ class WorkerRunner(Generic[T]):
             delivery.subject,
             error,
         )
-        await delivery.msg.nak(delay=backoff_delay(delivery.num_delivered))
+        await delivery.msg.nak(delay=self.backoff(delivery.num_delivered))
 
     async def _ack_all(self, deliveries: list[Delivery[T]]) -> None:
         for delivery in deliveries:
