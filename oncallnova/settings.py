@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     grpc_port: int = 50051
     correlation_window: float = 300.0
     fetch_batch: int = 256
+    # Lifecycle batches in flight at once in one process (only batches on different incidents
+    # overlap, so per-incident order holds).
+    lifecycle_concurrency: int = Field(default=2, ge=1, le=16)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 

@@ -331,6 +331,23 @@ class LifecycleWorker(Worker[IncidentCommandV1]):
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        # While one batch waits on PostgreSQL, another touching other incidents can run.
+        # SQLite has one writer, so there it would only queue.
+        self.concurrency = (
+            1 if ctx.engine.dialect.name == "sqlite" else ctx.settings.lifecycle_concurrency
+        )
+
+    def conflict_keys(self, batch: list[Delivery[IncidentCommandV1]]) -> set[str] | None:
+        """An alert's incident id and dedup key; a person's command runs alone, because its
+        incident's dedup key is not in the command."""
+        keys: set[str] = set()
+        for delivery in batch:
+            alert = delivery.data.alert
+            if alert is None:
+                return None
+            keys.add(delivery.data.incident_id)
+            keys.add(f"{alert.service_id}\x1f{alert.dedup_key}")
+        return keys
 
     def decode(self, subject: str, envelope: Envelope, msg: Msg) -> IncidentCommandV1:
         try:

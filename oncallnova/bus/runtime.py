@@ -103,6 +103,14 @@ class Worker(ABC, Generic[T]):
     async def handle(self, batch: list[Delivery[T]]) -> None:
         """Apply the batch as one unit of work; return only when its effects are durable."""
 
+    #: batches handled at once. Above 1, `conflict_keys` must say which batches may overlap.
+    concurrency: int = 1
+
+    def conflict_keys(self, batch: list[Delivery[T]]) -> set[str] | None:
+        """What a batch touches; batches sharing a key run one after the other, in order.
+        None means the batch must run alone."""
+        return None
+
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open what the worker needs (caches, stores) before the first fetch."""
 
@@ -162,26 +170,53 @@ class WorkerRunner(Generic[T]):
         )
         await puller.start()
         self.stats.running = True
+        # Batches in flight and the keys they touch (None: the batch runs alone).
+        in_flight: dict[asyncio.Task[None], set[str] | None] = {}
         try:
             while not self._stopping.is_set():
                 msgs = await puller.next_batch(self.fetch_timeout)
-                if msgs:
-                    await self.process(msgs)
+                deliveries = await self._decode_all(msgs)
+                if not deliveries:
+                    continue
+                if self.worker.concurrency <= 1:
+                    await self._handle(deliveries)
+                    continue
+                keys = self.worker.conflict_keys(deliveries)
+                # Wait for any earlier batch touching the same keys: per-key order holds.
+                while in_flight and (
+                    len(in_flight) >= self.worker.concurrency
+                    or keys is None
+                    or any(k is None or k & keys for k in in_flight.values())
+                ):
+                    done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        in_flight.pop(task)
+                        task.result()
+                in_flight[asyncio.create_task(self._handle(deliveries))] = keys
         finally:
+            if in_flight:
+                await asyncio.wait(in_flight)
             self.stats.running = False
             await puller.stop()
             await self.worker.stop()
 
     async def process(self, msgs: list[Msg]) -> None:
         """Decode, dead-letter the invalid, handle the rest as one unit, then ack."""
+        deliveries = await self._decode_all(msgs)
+        if deliveries:
+            await self._handle(deliveries)
+
+    async def _decode_all(self, msgs: list[Msg]) -> list[Delivery[T]]:
         deliveries: list[Delivery[T]] = []
         for msg in msgs:
             try:
                 deliveries.append(self._decode(msg))
             except InvalidMessage as error:
                 await self.dead_letter(msg, f"invalid: {error}")
-        if not deliveries:
-            return
+        return deliveries
+
+    async def _handle(self, deliveries: list[Delivery[T]]) -> None:
+        """Handle a decoded batch as one unit, then ack; on failure, one by one."""
         self.stats.batches += 1
         self.stats.last_batch_at = time.time()
         with telemetry.tracer().start_as_current_span(
