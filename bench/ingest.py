@@ -29,9 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from redis.asyncio import Redis
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import nats
 
@@ -44,6 +41,7 @@ from oncallnova.db.engine import create_engine, create_sessions  # noqa: E402
 from oncallnova.db.repositories import incidents as repo  # noqa: E402
 from oncallnova.settings import Settings  # noqa: E402
 from schemas.subjects import ALERT_RECEIVED, INCIDENT_EVENT  # noqa: E402
+from tests.helpers import drop_namespace  # noqa: E402
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -174,21 +172,7 @@ class Bench:
             proc.terminate()
         for proc in self.procs:
             proc.wait(timeout=30)
-        engine = create_async_engine(PG)
-        async with engine.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA IF EXISTS "{self.ns}" CASCADE'))
-        await engine.dispose()
-        nc = await nats.connect(NATS)
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name.startswith(self.ns.upper() + "_"):
-                await js.delete_stream(info.config.name)
-        await nc.close()
-        redis = Redis.from_url(REDIS)
-        keys = [k async for k in redis.scan_iter(f"{self.ns}:*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await drop_namespace(self.ns)
 
     async def run(self) -> dict[str, dict[str, float]]:
         key = await self.setup()

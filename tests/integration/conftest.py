@@ -21,18 +21,38 @@ from sqlalchemy import func, select
 
 from oncallnova.db.models.incidents import Alert, ChangeEvent
 from oncallnova.http import create_app
+from oncallnova.platform import QuietServer
 from schemas.subjects import DLQ
-from tests.helpers import Mesh
+from tests.helpers import (
+    Mesh,
+    drop_namespace,
+    new_namespace,
+    services_settings,
+    start_mesh,
+    stop_mesh,
+)
+
+
+@pytest.fixture
+async def idle_mesh() -> AsyncIterator[Mesh]:
+    """Streams and consumers provisioned, database migrated, no worker consuming: the test
+    drives workers itself. One per test, so each test's consumers see only its messages."""
+    ns = new_namespace()
+    mesh = await start_mesh(services_settings(ns), workers=[], edges=["incidents"])
+    try:
+        yield mesh
+    finally:
+        await stop_mesh(mesh)
+        await drop_namespace(ns)
 
 
 @pytest.fixture(scope="session")
 async def http_base(mesh: Mesh) -> AsyncIterator[str]:
     """`http://127.0.0.1:<port>`: the mesh's HTTP app on a real loopback socket."""
     app = create_app(mesh.ctx, mesh.platform.edge_names, platform=mesh.platform)
-    server = uvicorn.Server(
+    server = QuietServer(
         uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_keep_alive=5)
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     # Bound here and handed over, so no other process can take the port in between.
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

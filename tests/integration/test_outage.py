@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-
-import pytest
 
 from oncallnova.bus.runtime import WorkerRunner
 from oncallnova.db.engine import create_engine, create_sessions
@@ -18,26 +15,10 @@ from schemas.incident_v1 import IncidentCommandV1
 from schemas.subjects import INCIDENT_COMMAND
 from tests.helpers import (
     Mesh,
-    drop_namespace,
     eventually,
     free_port,
-    new_namespace,
-    services_settings,
-    start_mesh,
-    stop_mesh,
 )
 from workers.lifecycle import LifecycleWorker
-
-
-@pytest.fixture
-async def idle_mesh() -> AsyncIterator[Mesh]:
-    ns = new_namespace()
-    mesh = await start_mesh(services_settings(ns), workers=[], edges=["incidents"])
-    try:
-        yield mesh
-    finally:
-        await stop_mesh(mesh)
-        await drop_namespace(ns)
 
 
 async def test_database_outage_delays_but_never_dead_letters(idle_mesh: Mesh) -> None:

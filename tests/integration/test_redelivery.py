@@ -7,10 +7,8 @@ handler, naks (as a crash before the ack would), and lets the runtime process th
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import func, select
 
 from oncallnova.bus.runtime import WorkerRunner
@@ -21,26 +19,8 @@ from schemas.incident_v1 import IncidentCommandV1
 from schemas.subjects import ALERT_FINGERPRINTED, ALERT_RECEIVED, INCIDENT_COMMAND
 from tests.helpers import (
     Mesh,
-    drop_namespace,
-    new_namespace,
-    services_settings,
-    start_mesh,
-    stop_mesh,
 )
 from workers.registry import WORKERS
-
-
-@pytest.fixture
-async def idle_mesh() -> AsyncIterator[Mesh]:
-    """Provisioned streams and consumers, database migrated, no worker consuming; one per test
-    so each test's consumers see only its own messages."""
-    ns = new_namespace()
-    mesh = await start_mesh(services_settings(ns), workers=[], edges=[])
-    try:
-        yield mesh
-    finally:
-        await stop_mesh(mesh)
-        await drop_namespace(ns)
 
 
 async def runner_for(mesh: Mesh, name: str) -> WorkerRunner:

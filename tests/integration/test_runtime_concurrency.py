@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
-import pytest
 from nats.aio.msg import Msg
 
 from oncallnova.bus.runtime import Delivery, Worker, WorkerRunner
@@ -15,12 +13,7 @@ from schemas.envelope import Envelope
 from schemas.subjects import INCIDENT_COMMAND
 from tests.helpers import (
     Mesh,
-    drop_namespace,
     eventually,
-    new_namespace,
-    services_settings,
-    start_mesh,
-    stop_mesh,
 )
 
 
@@ -45,17 +38,6 @@ class Recorder(Worker[dict]):
         end = asyncio.get_running_loop().time()
         for d in batch:
             self.spans.append((d.data["key"], d.data["seq"], start, end))
-
-
-@pytest.fixture
-async def idle_mesh() -> AsyncIterator[Mesh]:
-    ns = new_namespace()
-    mesh = await start_mesh(services_settings(ns), workers=[], edges=[])
-    try:
-        yield mesh
-    finally:
-        await stop_mesh(mesh)
-        await drop_namespace(ns)
 
 
 async def test_same_key_in_order_other_keys_overlap(idle_mesh: Mesh) -> None:
