@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from edge.incidents import service
+from edge.incidents import service, services_rest
 from oncallnova.auth import current_actor
 from oncallnova.context import AppContext
 from schemas.incident_v1 import IncidentV1
@@ -129,4 +129,7 @@ def router(ctx: AppContext) -> APIRouter:
     async def add_note(ref: str, body: NoteIn, actor: str = Depends(current_actor)) -> Accepted:
         return await command(ref, "add_note", actor, note=body.note)
 
-    return api
+    edge = APIRouter()
+    edge.include_router(api)
+    edge.include_router(services_rest.router(ctx))
+    return edge

@@ -21,7 +21,7 @@ from oncallnova.db.models.incidents import (
     TimelineEntry,
 )
 from oncallnova.db.types import new_id, utcnow
-from oncallnova.errors import Conflict
+from oncallnova.errors import Conflict, InvalidInput, NotFound
 
 
 def dialect_name(session: AsyncSession) -> str:
@@ -51,16 +51,55 @@ def new_integration_key() -> str:
     return secrets.token_hex(16)
 
 
-async def create_service(
-    session: AsyncSession, name: str, *, description: str | None = None
-) -> Service:
-    existing = await session.scalar(select(Service).where(Service.name == name))
-    if existing is not None:
+async def _require_unique_name(session: AsyncSession, name: str, except_id: str | None) -> None:
+    existing = await session.scalar(select(Service.id).where(Service.name == name))
+    if existing is not None and existing != except_id:
         raise Conflict(f"a service named {name!r} already exists", field="name")
+
+
+async def _require_policy(session: AsyncSession, policy_id: str | None) -> None:
+    from oncallnova.db.models.oncall import EscalationPolicy
+
+    if policy_id is not None and await session.get(EscalationPolicy, policy_id) is None:
+        raise InvalidInput(
+            f"escalation_policy_id: no escalation policy {policy_id!r}",
+            field="escalation_policy_id",
+        )
+
+
+async def create_service(
+    session: AsyncSession,
+    name: str,
+    *,
+    description: str | None = None,
+    escalation_policy_id: str | None = None,
+) -> Service:
+    await _require_unique_name(session, name, None)
+    await _require_policy(session, escalation_policy_id)
     service = Service(
-        id=new_id(), name=name, description=description, integration_key=new_integration_key()
+        id=new_id(),
+        name=name,
+        description=description,
+        integration_key=new_integration_key(),
+        escalation_policy_id=escalation_policy_id,
+        created_at=utcnow(),
     )
     session.add(service)
+    await session.flush()
+    return service
+
+
+async def update_service(session: AsyncSession, service_id: str, **changes: Any) -> Service:
+    """Change name, description or escalation policy (only the keys given)."""
+    service = await session.get(Service, service_id)
+    if service is None:
+        raise NotFound(f"no service {service_id!r}", field="service_id")
+    if "name" in changes:
+        await _require_unique_name(session, changes["name"], service_id)
+    if "escalation_policy_id" in changes:
+        await _require_policy(session, changes["escalation_policy_id"])
+    for name, value in changes.items():
+        setattr(service, name, value)
     await session.flush()
     return service
 
