@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace import TracerProvider
 
 _configured = False
 
 
-def setup_tracing(service_name: str = "oncallnova") -> None:
-    """Install an SDK tracer provider once per process (exporters come from the environment)."""
+def setup_tracing(service_name: str = "oncallnova") -> bool:
+    """Record spans and send them to the OTLP endpoint named by `OTEL_EXPORTER_OTLP_ENDPOINT`
+    (Jaeger in the distributed deployment); True when it did. Without an endpoint the API's
+    no-op tracer stays: spans cost nearly nothing, and the trace context that arrived in a
+    message's headers is still passed on to what it causes."""
     global _configured
-    if _configured:
-        return
+    if _configured or not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return _configured
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    trace.set_tracer_provider(
-        TracerProvider(resource=Resource.create({"service.name": service_name}))
-    )
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
     _configured = True
+    return True
 
 
 def tracer() -> trace.Tracer:
