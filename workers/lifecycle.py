@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from oncallnova.bus.connection import Outgoing
 from oncallnova.bus.runtime import Delivery, InvalidMessage, Worker
 from oncallnova.context import AppContext
+from oncallnova.db.models.incidents import TimelineEntry
 from oncallnova.db.repositories import incidents as repo
 from oncallnova.db.repositories.incidents import IncidentRecord
 from oncallnova.incidents.state import decide, higher_severity, urgency_for
@@ -87,11 +88,38 @@ class BatchApplier:
         self.events: list[PendingEvent] = []
 
     async def apply(self, batch: list[Delivery[IncidentCommandV1]]) -> list[PendingEvent]:
+        """Load and lock what the batch touches, apply each command in order, write it all."""
         sources = {source_id(d): d for d in batch}  # duplicates inside one batch collapse
         done = await repo.timeline_by_source(self.session, sources)
         recorded_alerts = await repo.known_alert_ids(
             self.session, [d.data.alert.alert_id for d in sources.values() if d.data.alert]
         )
+        await self._lock(sources, done)
+        for entry in done:
+            # Redelivery after a commit: emit again under the same message id.
+            incident = self.incidents[entry.incident_id]
+            self.events.append(
+                PendingEvent(
+                    entry.source_id, entry.kind, incident, snapshot(incident),
+                    entry.actor, sources[entry.source_id].envelope, note=entry.data.get("note"),
+                    alert_id=entry.data.get("alert_id"), notify=entry.data.get("notify", True),
+                )
+            )  # fmt: skip
+        skip = {e.source_id for e in done} | recorded_alerts
+        for src, delivery in sources.items():
+            if src in skip:
+                continue
+            if delivery.data.alert is not None:
+                self._apply_alert(src, delivery, delivery.data.alert)
+            else:
+                self._apply_human(src, delivery)
+        await self._write()
+        return self.events
+
+    async def _lock(
+        self, sources: dict[str, Delivery[IncidentCommandV1]], done: list[TimelineEntry]
+    ) -> None:
+        """Load the incidents the batch names by id or by open dedup key, locked."""
         wanted = {d.data.incident_id for d in sources.values()} | {e.incident_id for e in done}
         keys = {
             (d.data.alert.service_id, d.data.alert.dedup_key)
@@ -103,25 +131,9 @@ class BatchApplier:
             key = (record.service_id, record.dedup_key)
             if key in keys and record.status != "resolved":
                 self.open_by_key[key] = record
-        done_sources = {e.source_id for e in done}
-        for entry in done:
-            # Redelivery after a commit: emit again under the same message id.
-            incident = self.incidents[entry.incident_id]
-            delivery = sources[entry.source_id]
-            self.events.append(
-                PendingEvent(
-                    entry.source_id, entry.kind, incident, snapshot(incident),
-                    entry.actor, delivery.envelope, note=entry.data.get("note"),
-                    alert_id=entry.data.get("alert_id"), notify=entry.data.get("notify", True),
-                )
-            )  # fmt: skip
-        for src, delivery in sources.items():
-            if src in done_sources or src in recorded_alerts:
-                continue
-            if delivery.data.alert is not None:
-                self._apply_alert(src, delivery, delivery.data.alert)
-            else:
-                self._apply_human(src, delivery)
+
+    async def _write(self) -> None:
+        """New incidents (numbered in creation order), changed ones, alerts, timeline."""
         if self.new:
             numbers = await repo.next_incident_numbers(self.session, len(self.new))
             for incident, number in zip(self.new, numbers, strict=True):
@@ -133,7 +145,6 @@ class BatchApplier:
         )
         await repo.insert_alerts(self.session, self.alert_rows)
         await repo.insert_timeline(self.session, self.timeline_rows)
-        return self.events
 
     def _apply_alert(
         self, src: str, delivery: Delivery[IncidentCommandV1], alert: CanonicalAlertV1
