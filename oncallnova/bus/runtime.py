@@ -1,11 +1,13 @@
-"""`run_worker`: the unit of work around every handler.
+"""`WorkerRunner`: the unit of work around every handler.
 
-The runtime, not the handler, owns acknowledgement: a batch is fetched, decoded, handed to
-the handler as one unit (one transaction), and acked only after the handler returns. A
-message that cannot be decoded is terminated and copied to `dlq.<consumer>`; a transient
-failure naks with backoff; a message that keeps failing is dead-lettered once its deliveries
-run out. If a batch fails, its messages are retried one by one so one poison message cannot
-hold the others back.
+The runtime, not the handler, owns acknowledgement: a batch is pulled, decoded, handed to the
+handler as one unit (one transaction), and acked only after the handler returns. A message
+that cannot be decoded is terminated and copied to `dlq.<consumer>`. A failure naks with
+exponential backoff: an outage (connection, timeout, operational errors) is retried for as
+long as it lasts; any other failure is dead-lettered after `max_attempts` deliveries. If a
+batch fails, its messages are retried one by one so one poison message cannot hold the others
+back. A worker may keep several batches in flight (`concurrency`) as long as batches sharing
+a `conflict_keys` key run one after the other.
 """
 
 from __future__ import annotations
@@ -175,6 +177,9 @@ class WorkerRunner(Generic[T]):
         try:
             while not self._stopping.is_set():
                 msgs = await puller.next_batch(self.fetch_timeout)
+                for task in [t for t in in_flight if t.done()]:
+                    in_flight.pop(task)
+                    task.result()  # a failure outside the handler (acking) stops the worker
                 deliveries = await self._decode_all(msgs)
                 if not deliveries:
                     continue
