@@ -15,26 +15,14 @@ import httpx
 import pytest
 
 from oncallnova.context import AppContext
-from tests.helpers import (
-    Mesh,
-    drop_namespace,
-    new_namespace,
-    services_settings,
-    start_mesh,
-    stop_mesh,
-)
+from tests.helpers import Mesh, namespaced_mesh
 
 
 @pytest.fixture(scope="session")
 async def mesh() -> AsyncIterator[Mesh]:
     """The whole mesh in services mode, shared by the session (tests use their own services)."""
-    ns = new_namespace()
-    started = await start_mesh(services_settings(ns))
-    try:
+    async with namespaced_mesh() as started:
         yield started
-    finally:
-        await stop_mesh(started)
-        await drop_namespace(ns)
 
 
 @pytest.fixture

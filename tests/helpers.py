@@ -8,7 +8,8 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -115,6 +116,20 @@ async def start_mesh(
 async def stop_mesh(mesh: Mesh) -> None:
     await mesh.api.aclose()
     await mesh.platform.stop()
+
+
+@asynccontextmanager
+async def namespaced_mesh(
+    workers: list[str] | None = None, edges: list[str] | None = None
+) -> AsyncIterator[Mesh]:
+    """A mesh in a namespace of its own, removed (schema, streams, keys) when it ends."""
+    ns = new_namespace()
+    mesh = await start_mesh(services_settings(ns), workers, edges)
+    try:
+        yield mesh
+    finally:
+        await stop_mesh(mesh)
+        await drop_namespace(ns)
 
 
 async def eventually(

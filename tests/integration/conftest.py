@@ -23,27 +23,15 @@ from oncallnova.db.models.incidents import Alert, ChangeEvent
 from oncallnova.http import create_app
 from oncallnova.platform import QuietServer
 from schemas.subjects import DLQ
-from tests.helpers import (
-    Mesh,
-    drop_namespace,
-    new_namespace,
-    services_settings,
-    start_mesh,
-    stop_mesh,
-)
+from tests.helpers import Mesh, namespaced_mesh
 
 
 @pytest.fixture
 async def idle_mesh() -> AsyncIterator[Mesh]:
     """Streams and consumers provisioned, database migrated, no worker consuming: the test
     drives workers itself. One per test, so each test's consumers see only its messages."""
-    ns = new_namespace()
-    mesh = await start_mesh(services_settings(ns), workers=[], edges=["incidents"])
-    try:
+    async with namespaced_mesh(workers=[], edges=["incidents"]) as mesh:
         yield mesh
-    finally:
-        await stop_mesh(mesh)
-        await drop_namespace(ns)
 
 
 @pytest.fixture(scope="session")

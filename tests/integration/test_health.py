@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from tests.helpers import (
-    drop_namespace,
-    eventually,
-    new_namespace,
-    services_settings,
-    start_mesh,
-    stop_mesh,
-)
+from tests.helpers import eventually, namespaced_mesh
 
 
 async def test_healthz_turns_503_when_a_worker_stops() -> None:
-    ns = new_namespace()
-    mesh = await start_mesh(services_settings(ns), workers=["lifecycle"], edges=["exporter"])
-    try:
+    async with namespaced_mesh(workers=["lifecycle"], edges=["exporter"]) as mesh:
 
         async def status() -> int:
             return (await mesh.api.get("/healthz")).status_code
@@ -30,9 +21,6 @@ async def test_healthz_turns_503_when_a_worker_stops() -> None:
         assert body["status"] == "unhealthy"
         assert body["checks"]["worker:lifecycle"] is False
         assert body["checks"]["database"] is True
-    finally:
-        await stop_mesh(mesh)
-        await drop_namespace(ns)
 
 
 async def _is(status, expected: int) -> bool:  # type: ignore[no-untyped-def]
