@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import signal
 import sys
@@ -22,6 +23,15 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def calm_garbage_collector() -> None:
+    """Move everything start-up allocated out of the collector's sight and collect the young
+    generation less often: full collections over long-lived module objects were pauses of
+    several milliseconds in the middle of a batch."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
     """Start, print where things are, run until Ctrl-C/SIGTERM, then stop cleanly."""
     stop = asyncio.Event()
@@ -29,6 +39,7 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await platform.start()
+    calm_garbage_collector()
     settings = platform.settings
     base = f"http://{settings.host}:{settings.port}"
     lines = ["OnCallNova is running."]
