@@ -36,11 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oncallnova.bus.connection import connect  # noqa: E402
 from oncallnova.bus.provision import provision  # noqa: E402
+from oncallnova.cli import calm_garbage_collector  # noqa: E402
 from oncallnova.db import migrate  # noqa: E402
 from oncallnova.db.engine import create_engine, create_sessions  # noqa: E402
 from oncallnova.db.repositories import incidents as repo  # noqa: E402
 from oncallnova.settings import Settings  # noqa: E402
-from schemas.subjects import ALERT_RECEIVED, INCIDENT_EVENT  # noqa: E402
+from schemas.subjects import (  # noqa: E402
+    ALERT_FINGERPRINTED,
+    ALERT_RECEIVED,
+    INCIDENT_COMMAND,
+    INCIDENT_EVENT,
+)
 from tests.helpers import drop_namespace  # noqa: E402
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -89,9 +95,21 @@ class Observer:
         if self.target and self.seen >= self.target:
             self.done.set()
 
+    # When each dedup key passed the fingerprinter and the correlator (their outputs).
+    fingerprinted: dict[str, float] = field(default_factory=dict)
+    commanded: dict[str, float] = field(default_factory=dict)
+
+    async def on_fingerprinted(self, msg) -> None:  # type: ignore[no-untyped-def]
+        self.fingerprinted.setdefault(json.loads(msg.data)["dedup_key"], time.perf_counter())
+
+    async def on_command(self, msg) -> None:  # type: ignore[no-untyped-def]
+        self.commanded.setdefault(json.loads(msg.data)["dedup_key"], time.perf_counter())
+
     def reset(self, target: int) -> None:
         self.seen = 0
         self.landed = {}
+        self.fingerprinted = {}
+        self.commanded = {}
         self.target = target
         self.done = asyncio.Event()
 
@@ -224,6 +242,8 @@ class Bench:
         # One subscription per event type: `incident.*.v1.*` would also match commands.
         for events_subject in INCIDENT_EVENT.stream_subjects(self.ns):
             await nc.subscribe(events_subject, cb=observer.on_event)
+        await nc.subscribe(ALERT_FINGERPRINTED.wildcard(self.ns), cb=observer.on_fingerprinted)
+        await nc.subscribe(INCIDENT_COMMAND.wildcard(self.ns), cb=observer.on_command)
         subject = ALERT_RECEIVED.subject("pagerduty", ns=self.ns)
         try:
             if "nats" in self.args.paths:
@@ -382,7 +402,31 @@ class Bench:
         latencies = [
             (observer.landed[k] - t) * 1000 for k, t in sent.items() if k in observer.landed
         ]
+        if self.args.dump:
+            # One line per alert: seconds since the run started, latency in ms.
+            with open(f"{self.args.dump}-{tag}.tsv", "w") as out:
+                for k, t in sent.items():
+                    if k in observer.landed:
+                        out.write(f"{t - start:.4f}\t{(observer.landed[k] - t) * 1000:.2f}\n")
+        # Where the time goes: publish → fingerprinted → command → committed event.
+        hops: dict[str, list[float]] = {"fingerprinter": [], "correlator": [], "lifecycle": []}
+        for k, t in sent.items():
+            f, c, e = (
+                observer.fingerprinted.get(k),
+                observer.commanded.get(k),
+                observer.landed.get(k),
+            )
+            if f is not None and c is not None and e is not None:
+                hops["fingerprinter"].append((f - t) * 1000)
+                hops["correlator"].append((c - f) * 1000)
+                hops["lifecycle"].append((e - c) * 1000)
+        stages = {
+            f"{hop}_p50_ms/p99_ms": f"{statistics.median(v):.1f}/{percentile(v, 99):.1f}"
+            for hop, v in hops.items()
+            if v
+        }
         return {
+            **stages,
             "offered_per_s": total / offered_s,
             "latency_samples": len(latencies),
             "p50_ms": statistics.median(latencies),
@@ -414,7 +458,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--paths", default="nats,http")
     parser.add_argument("--no-wrk", action="store_true")
+    parser.add_argument("--dump", help="write per-alert latencies to <DUMP>-<path>.tsv")
     args = parser.parse_args()
+    # The load generator timestamps arrivals in callbacks: keep its own GC pauses out of the
+    # latencies, as the platform's processes do (oncallnova.cli.calm_garbage_collector).
+    calm_garbage_collector()
     results = asyncio.run(Bench(args).run())
     print(json.dumps({"args": vars(args), "results": results}, indent=2, default=str))
 
