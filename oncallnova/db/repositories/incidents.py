@@ -152,7 +152,10 @@ class IncidentRecord:
     resolved_at: datetime | None = None
 
     def as_row(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in RECORD_FIELDS}
+
+
+RECORD_FIELDS = tuple(f.name for f in fields(IncidentRecord))
 
 
 async def lock_incidents(
@@ -175,7 +178,8 @@ async def lock_incidents(
         .order_by(INCIDENTS.c.id)
         .with_for_update()
     )
-    return [IncidentRecord(**row._mapping) for row in await session.execute(query)]
+    # Columns come in table order, which is the record's field order (a unit test keeps it so).
+    return [IncidentRecord(*row) for row in await session.execute(query)]
 
 
 async def insert_incidents(session: AsyncSession, records: list[IncidentRecord]) -> None:
