@@ -13,19 +13,19 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 MSG_ID = "Nats-Msg-Id"
-TYPE = "Oncallnova-Type"
-OCCURRED_AT = "Oncallnova-Occurred-At"
-PRODUCER = "Oncallnova-Producer"
-CORRELATION_ID = "Oncallnova-Correlation-Id"
-CAUSATION_ID = "Oncallnova-Causation-Id"
+TYPE = "Onc-Type"
+OCCURRED_AT = "Onc-Time"
+PRODUCER = "Onc-Producer"
+CORRELATION_ID = "Onc-Correlation"
+CAUSATION_ID = "Onc-Causation"
 INTEGRATION_KEY = "Integration-Key"
 
 # Added when the runtime moves a message to `dlq.<consumer>`.
-DLQ_REASON = "Oncallnova-Dlq-Reason"
-DLQ_SUBJECT = "Oncallnova-Dlq-Subject"
-DLQ_CONSUMER = "Oncallnova-Dlq-Consumer"
-DLQ_ORIGINAL_ID = "Oncallnova-Dlq-Original-Id"
-DLQ_DELIVERIES = "Oncallnova-Dlq-Deliveries"
+DLQ_REASON = "Onc-Dlq-Reason"
+DLQ_SUBJECT = "Onc-Dlq-Subject"
+DLQ_CONSUMER = "Onc-Dlq-Consumer"
+DLQ_ORIGINAL_ID = "Onc-Dlq-Original-Id"
+DLQ_DELIVERIES = "Onc-Dlq-Deliveries"
 
 
 class Envelope(BaseModel):

@@ -97,7 +97,7 @@ def test_scanner_finds_subject_literals() -> None:
         'B = f"dlq.{name}"\n'
         'C = f"{alert.summary}"\n'
         'D = "see alert.received.v1.generic"\n'
-        'E = "Oncallnova-Dlq-Subject"\n'
+        'E = "Onc-Dlq-Subject"\n'
         'F = "alert"\n'
     )
     texts = [lit.text for lit in subject_literals(source, "sample.py")]

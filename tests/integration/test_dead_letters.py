@@ -12,7 +12,7 @@ import pytest
 from schemas.subjects import ALERT_RECEIVED
 from tests.helpers import Mesh, dumps, eventually, pd_event
 
-REASON = "Oncallnova-Dlq-Reason"
+REASON = "Onc-Dlq-Reason"
 
 
 def valid_alertmanager_body() -> dict:
@@ -93,14 +93,14 @@ async def test_invalid_producer_message_is_dead_lettered_and_does_not_block(
         found = [
             letter
             for letter in await dead_letters.since(mark)
-            if letter.headers.get("Oncallnova-Dlq-Original-Id") == bad_id
+            if letter.headers.get("Onc-Dlq-Original-Id") == bad_id
         ]
         return found or None
 
     [letter] = await eventually(ours, timeout=10)
     assert letter.headers[REASON].startswith(reason), letter.headers[REASON]
-    assert letter.headers["Oncallnova-Dlq-Subject"] == bad_subject
-    assert letter.headers["Oncallnova-Dlq-Consumer"] == "fingerprinter"
+    assert letter.headers["Onc-Dlq-Subject"] == bad_subject
+    assert letter.headers["Onc-Dlq-Consumer"] == "fingerprinter"
     assert letter.data == body  # kept byte for byte, so it can be fixed and replayed
     # Only the bad message was dead-lettered: the valid one is not in the DLQ.
     assert all(b"after-poison" not in other.data for other in await dead_letters.since(mark))
@@ -125,7 +125,7 @@ async def test_dead_letter_is_not_redelivered(
         found = [
             letter
             for letter in await dead_letters.since(mark)
-            if letter.headers.get("Oncallnova-Dlq-Original-Id") == bad_id
+            if letter.headers.get("Onc-Dlq-Original-Id") == bad_id
         ]
         return found or None
 
@@ -134,7 +134,7 @@ async def test_dead_letter_is_not_redelivered(
     await asyncio.sleep(1.5)
     letters = await ours()
     assert letters is not None and len(letters) == 1
-    assert letters[0].headers["Oncallnova-Dlq-Deliveries"] == "1"
+    assert letters[0].headers["Onc-Dlq-Deliveries"] == "1"
     # And the stream moves on.
     good = pd_event(service["key"], dedup_key="after-undecodable")
     await js.publish(ALERT_RECEIVED.subject("pagerduty", ns=mesh.ctx.bus.ns), dumps(good))

@@ -27,4 +27,4 @@ async def test_traceparent_travels_from_producer_to_incident_event(
     )
     assert event.headers is not None
     assert event.headers["traceparent"].split("-")[1] == trace_id
-    assert event.headers["Oncallnova-Producer"] == "lifecycle"
+    assert event.headers["Onc-Producer"] == "lifecycle"
