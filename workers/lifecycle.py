@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from oncallnova.bus.connection import Outgoing
 from oncallnova.bus.runtime import Delivery, InvalidMessage, Worker
 from oncallnova.context import AppContext
-from oncallnova.db.models.incidents import TimelineEntry
 from oncallnova.db.repositories import incidents as repo
 from oncallnova.db.repositories.incidents import IncidentRecord
 from oncallnova.incidents.state import decide, higher_severity, urgency_for
@@ -90,9 +89,10 @@ class BatchApplier:
     async def apply(self, batch: list[Delivery[IncidentCommandV1]]) -> list[PendingEvent]:
         """Load and lock what the batch touches, apply each command in order, write it all."""
         sources = {source_id(d): d for d in batch}  # duplicates inside one batch collapse
-        done = await repo.timeline_by_source(self.session, sources)
-        recorded_alerts = await repo.known_alert_ids(
-            self.session, [d.data.alert.alert_id for d in sources.values() if d.data.alert]
+        done, recorded_alerts = await repo.already_applied(
+            self.session,
+            sources,
+            [d.data.alert.alert_id for d in sources.values() if d.data.alert],
         )
         await self._lock(sources, done)
         for entry in done:
@@ -116,9 +116,7 @@ class BatchApplier:
         await self._write()
         return self.events
 
-    async def _lock(
-        self, sources: dict[str, Delivery[IncidentCommandV1]], done: list[TimelineEntry]
-    ) -> None:
+    async def _lock(self, sources: dict[str, Delivery[IncidentCommandV1]], done: list[Any]) -> None:
         """Load the incidents the batch names by id or by open dedup key, locked."""
         wanted = {d.data.incident_id for d in sources.values()} | {e.incident_id for e in done}
         keys = {
@@ -134,11 +132,7 @@ class BatchApplier:
 
     async def _write(self) -> None:
         """New incidents (numbered in creation order), changed ones, alerts, timeline."""
-        if self.new:
-            numbers = await repo.next_incident_numbers(self.session, len(self.new))
-            for incident, number in zip(self.new, numbers, strict=True):
-                incident.number = number
-            await repo.insert_incidents(self.session, self.new)
+        await repo.insert_incidents(self.session, self.new)  # numbers them, in creation order
         new_ids = {i.id for i in self.new}
         await repo.update_incidents(
             self.session, [r for r in self.changed.values() if r.id not in new_ids]

@@ -8,7 +8,19 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, any_, bindparam, func, or_, select, text
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -183,8 +195,27 @@ async def lock_incidents(
 
 
 async def insert_incidents(session: AsyncSession, records: list[IncidentRecord]) -> None:
-    if records:
-        await session.execute(INCIDENTS.insert(), [r.as_row() for r in records])
+    """Insert new incidents and number them in the order given (sets each `record.number`).
+
+    PostgreSQL draws the numbers from `incident_number_seq` inside the INSERT and returns them,
+    saving a round trip; SQLite (one writer) counts on from the highest number."""
+    if not records:
+        return
+    if dialect_name(session) == "postgresql":
+        statement = (
+            INCIDENTS.insert()
+            .values(number=func.nextval("incident_number_seq"))
+            .returning(INCIDENTS.c.id, INCIDENTS.c.number, sort_by_parameter_order=True)
+        )
+        rows = [{k: v for k, v in r.as_row().items() if k != "number"} for r in records]
+        numbers: dict[str, int] = dict((await session.execute(statement, rows)).tuples().all())
+        for record in records:
+            record.number = numbers[record.id]
+        return
+    highest = await session.scalar(select(func.coalesce(func.max(Incident.number), 0)))
+    for offset, record in enumerate(records, start=1):
+        record.number = int(highest or 0) + offset
+    await session.execute(INCIDENTS.insert(), [r.as_row() for r in records])
 
 
 async def update_incidents(session: AsyncSession, records: Iterable[IncidentRecord]) -> None:
@@ -200,36 +231,29 @@ async def update_incidents(session: AsyncSession, records: Iterable[IncidentReco
         await session.execute(statement, rows)
 
 
-async def known_alert_ids(session: AsyncSession, ids: Iterable[str]) -> set[str]:
-    ids = list(set(ids))
-    if not ids:
-        return set()
-    return set(await session.scalars(select(Alert.id).where(one_of(session, Alert.id, ids))))
-
-
-async def timeline_by_source(
-    session: AsyncSession, source_ids: Iterable[str]
-) -> list[TimelineEntry]:
-    source_ids = list(set(source_ids))
-    if not source_ids:
-        return []
-    rows = await session.scalars(
-        select(TimelineEntry).where(one_of(session, TimelineEntry.source_id, source_ids))
+async def already_applied(
+    session: AsyncSession, source_ids: Iterable[str], alert_ids: Iterable[str]
+) -> tuple[list[Any], set[str]]:
+    """What a redelivered batch already did, in one round trip: the timeline entries of these
+    sources (rows with source_id, incident_id, kind, actor, data) and which alerts are stored."""
+    source_ids, alert_ids = list(set(source_ids)), list(set(alert_ids))
+    timeline = TimelineEntry.__table__.c
+    entries = select(
+        timeline.source_id,
+        timeline.incident_id,
+        timeline.kind,
+        timeline.actor,
+        timeline.data,
+        literal("timeline").label("origin"),
+    ).where(one_of(session, timeline.source_id, source_ids or [""]))
+    alerts = select(
+        Alert.__table__.c.id, null(), null(), null(), null(), literal("alert").label("origin")
+    ).where(one_of(session, Alert.__table__.c.id, alert_ids or [""]))
+    rows = (await session.execute(union_all(entries, alerts))).all()
+    return (
+        [r for r in rows if r.origin == "timeline"],
+        {r.source_id for r in rows if r.origin == "alert"},
     )
-    return list(rows)
-
-
-async def next_incident_numbers(session: AsyncSession, count: int) -> list[int]:
-    """Human-facing incident numbers: a sequence on PostgreSQL, max+1 under SQLite's one writer."""
-    if count == 0:
-        return []
-    if dialect_name(session) == "postgresql":
-        rows = await session.execute(
-            text("SELECT nextval('incident_number_seq') FROM generate_series(1, :n)"), {"n": count}
-        )
-        return [r[0] for r in rows]
-    current = await session.scalar(select(func.coalesce(func.max(Incident.number), 0)))
-    return list(range(int(current or 0) + 1, int(current or 0) + 1 + count))
 
 
 async def insert_alerts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
