@@ -9,10 +9,17 @@ from typing import Any
 
 import pytest
 
+from schemas.envelope import (
+    DLQ_CONSUMER,
+    DLQ_DELIVERIES,
+    DLQ_ORIGINAL_ID,
+    DLQ_REASON,
+    DLQ_SUBJECT,
+)
 from schemas.subjects import ALERT_RECEIVED
 from tests.helpers import Mesh, dumps, eventually, pd_event
 
-REASON = "Onc-Dlq-Reason"
+REASON = DLQ_REASON
 
 
 def valid_alertmanager_body() -> dict:
@@ -90,17 +97,12 @@ async def test_invalid_producer_message_is_dead_lettered_and_does_not_block(
     assert incident["title"] == "Valid after poison"
 
     async def ours() -> list | None:
-        found = [
-            letter
-            for letter in await dead_letters.since(mark)
-            if letter.headers.get("Onc-Dlq-Original-Id") == bad_id
-        ]
-        return found or None
+        return await letters_for(dead_letters, mark, bad_id)
 
     [letter] = await eventually(ours, timeout=10)
     assert letter.headers[REASON].startswith(reason), letter.headers[REASON]
-    assert letter.headers["Onc-Dlq-Subject"] == bad_subject
-    assert letter.headers["Onc-Dlq-Consumer"] == "fingerprinter"
+    assert letter.headers[DLQ_SUBJECT] == bad_subject
+    assert letter.headers[DLQ_CONSUMER] == "fingerprinter"
     assert letter.data == body  # kept byte for byte, so it can be fixed and replayed
     # Only the bad message was dead-lettered: the valid one is not in the DLQ.
     assert all(b"after-poison" not in other.data for other in await dead_letters.since(mark))
@@ -122,21 +124,26 @@ async def test_dead_letter_is_not_redelivered(
     )
 
     async def ours() -> list | None:
-        found = [
-            letter
-            for letter in await dead_letters.since(mark)
-            if letter.headers.get("Onc-Dlq-Original-Id") == bad_id
-        ]
-        return found or None
+        return await letters_for(dead_letters, mark, bad_id)
 
     await eventually(ours, timeout=10)
     # Longer than the first redelivery backoff (0.5 s): a nak instead of a term would show.
     await asyncio.sleep(1.5)
     letters = await ours()
     assert letters is not None and len(letters) == 1
-    assert letters[0].headers["Onc-Dlq-Deliveries"] == "1"
+    assert letters[0].headers[DLQ_DELIVERIES] == "1"
     # And the stream moves on.
     good = pd_event(service["key"], dedup_key="after-undecodable")
     await js.publish(ALERT_RECEIVED.subject("pagerduty", ns=mesh.ctx.bus.ns), dumps(good))
     [incident] = await eventually(lambda: mesh.incidents(service["id"]))
     assert incident["dedup_key"] == "after-undecodable"
+
+
+async def letters_for(dead_letters: Any, mark: Any, original_id: str) -> list | None:
+    """Dead letters since `mark` copied from the message with `original_id`, or None."""
+    found = [
+        letter
+        for letter in await dead_letters.since(mark)
+        if letter.headers.get(DLQ_ORIGINAL_ID) == original_id
+    ]
+    return found or None
