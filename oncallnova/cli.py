@@ -38,7 +38,13 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await platform.start()
+    try:
+        await platform.start()
+    except BaseException:
+        # A failed start (a taken port, an unreachable database) must not leave the embedded
+        # nats-server or open connections behind.
+        await platform.stop()
+        raise
     calm_garbage_collector()
     settings = platform.settings
     base = f"http://{settings.host}:{settings.port}"
@@ -107,6 +113,7 @@ def _run_one(args: argparse.Namespace, kind: str, known: Mapping[str, object]) -
         edges=names if kind == "edge" else (),
     )
     platform.run_migrations = False
+    platform.share_port = kind == "edge"
     asyncio.run(_serve(platform))
     return 0
 

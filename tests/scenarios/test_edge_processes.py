@@ -1,0 +1,100 @@
+"""Operators scale an edge by starting more processes of it on the same port; `oncallnova up`
+keeps its port to itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import NATS_URL, PG_URL, REDIS_URL, drop_namespace, free_port, new_namespace
+
+CLI = [sys.executable, "-m", "oncallnova.cli"]
+
+
+def services_env(ns: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": PG_URL,
+        "DATABASE_SCHEMA": ns,
+        "REDIS_URL": REDIS_URL,
+        "NATS_URL": NATS_URL,
+        "NATS_NAMESPACE": ns,
+        "LOG_FORMAT": "text",
+    }
+
+
+def healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_two_ingestion_processes_share_one_port() -> None:
+    ns = new_namespace()
+    env = services_env(ns)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    subprocess.run([*CLI, "migrate"], env=env, check=True, capture_output=True)
+    edges = [
+        subprocess.Popen(
+            [*CLI, "edge", "ingestion", "--port", str(port), "--grpc-port", str(free_port())],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while not healthy(base) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # both had time to bind (or to fail doing so)
+        assert [p.poll() for p in edges] == [None, None], "an edge process exited"
+        # Connections are spread by the kernel; every one of them is served.
+        for _ in range(20):
+            with httpx.Client() as client:  # a new connection each time
+                response = client.post(f"{base}/v2/enqueue", json={"event_action": "trigger"})
+            assert response.status_code == 400
+            assert response.json()["status"] == "invalid event"
+    finally:
+        for process in edges:
+            process.terminate()
+        for process in edges:
+            process.wait(timeout=30)
+        await drop_namespace(ns)
+
+
+def test_second_up_on_a_taken_port_fails(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL", "REDIS_URL")
+    }
+    first = subprocess.Popen(
+        [*CLI, "up", "--port", str(port), "--grpc-port", str(free_port()), "--data-dir", str(tmp_path / "a")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not healthy(f"http://127.0.0.1:{port}") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        second = subprocess.run(
+            [*CLI, "up", "--port", str(port), "--grpc-port", str(free_port()), "--data-dir", str(tmp_path / "b")],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode != 0
+        assert "address already in use" in (second.stdout + second.stderr).lower()
+        assert first.poll() is None
+        # The failed one stopped the nats-server child it had started.
+        leftovers = subprocess.run(
+            ["pgrep", "-f", f"nats-server.*{tmp_path / 'b'}"], capture_output=True, text=True
+        )
+        assert leftovers.stdout.strip() == "", leftovers.stdout
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
