@@ -175,6 +175,42 @@ def cmd_service(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from oncallnova.bus.connection import connect
+    from oncallnova.bus.dead_letters import dead_letters, replay
+
+    settings = _settings(args)
+    if settings.nats_url is None:
+        print(
+            "set NATS_URL (for the embedded default: the NATS line `oncallnova up` printed)",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> int:
+        bus = await connect(settings)
+        try:
+            if args.action == "replay":
+                count = await replay(bus, args.consumer, args.limit)
+                print(f"replayed {count} dead letter(s) of {args.consumer}")
+                return 0
+            letters = [letter async for letter in dead_letters(bus, args.consumer)]
+            if args.json:
+                print(json.dumps([
+                    {"sequence": d.sequence, "consumer": d.consumer, "subject": d.subject,
+                     "reason": d.reason, "deliveries": d.deliveries, "original_id": d.original_id}
+                    for d in letters
+                ]))  # fmt: skip
+            else:
+                for d in letters:
+                    print(f"{d.sequence}  {d.consumer}  {d.subject}  {d.reason}")
+            return 0
+        finally:
+            await bus.close()
+
+    return asyncio.run(run())
+
+
 def _service_json(service) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {"id": service.id, "name": service.name, "integration_key": service.integration_key}
 
@@ -225,6 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     common(listing)
     service.set_defaults(func=cmd_service)
+
+    dlq = sub.add_parser("dlq", help="list dead letters, or replay them once the cause is fixed")
+    dlq_sub = dlq.add_subparsers(dest="action", required=True)
+    dlq_list = dlq_sub.add_parser("list", help="dead letters with their reasons, oldest first")
+    dlq_list.add_argument(
+        "--consumer", help="only this worker's (fingerprinter, correlator, lifecycle)"
+    )
+    dlq_list.add_argument("--json", action="store_true")
+    common(dlq_list)
+    dlq_replay = dlq_sub.add_parser(
+        "replay", help="publish a worker's dead letters to their subjects again"
+    )
+    dlq_replay.add_argument("--consumer", required=True)
+    dlq_replay.add_argument("--limit", type=int, help="at most this many")
+    common(dlq_replay)
+    dlq.set_defaults(func=cmd_dlq)
     return parser
 
 
