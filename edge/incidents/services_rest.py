@@ -8,8 +8,16 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from oncallnova.context import AppContext
+from oncallnova.db.models.incidents import Service
 from oncallnova.db.repositories import incidents as repo
 from oncallnova.errors import NotFound
+
+WEBHOOK_SECRET = Field(
+    default=None,
+    min_length=8,
+    max_length=255,
+    description="Write-only. When set, Grafana webhooks must be signed with it (HMAC-SHA256).",
+)
 
 
 class ServiceIn(BaseModel):
@@ -17,6 +25,7 @@ class ServiceIn(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=10_000)
     escalation_policy_id: str | None = Field(default=None, max_length=36)
+    webhook_secret: str | None = WEBHOOK_SECRET
 
 
 class ServicePatch(BaseModel):
@@ -24,16 +33,30 @@ class ServicePatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=10_000)
     escalation_policy_id: str | None = Field(default=None, max_length=36)
+    webhook_secret: str | None = WEBHOOK_SECRET
 
 
 class ServiceOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
     id: str
     name: str
     description: str | None
     integration_key: str
     escalation_policy_id: str | None
+    has_webhook_secret: bool
     created_at: datetime
+
+    @classmethod
+    def of(cls, service: Service) -> ServiceOut:
+        """The service as shown: its webhook secret never leaves the server."""
+        return cls(
+            id=service.id,
+            name=service.name,
+            description=service.description,
+            integration_key=service.integration_key,
+            escalation_policy_id=service.escalation_policy_id,
+            has_webhook_secret=service.webhook_secret is not None,
+            created_at=service.created_at,
+        )
 
 
 def router(ctx: AppContext) -> APIRouter:
@@ -42,7 +65,7 @@ def router(ctx: AppContext) -> APIRouter:
     @api.get("", response_model=list[ServiceOut])
     async def list_services() -> list[ServiceOut]:
         async with ctx.sessions() as session:
-            return [ServiceOut.model_validate(s) for s in await repo.list_services(session)]
+            return [ServiceOut.of(s) for s in await repo.list_services(session)]
 
     @api.post("", status_code=201, response_model=ServiceOut)
     async def create_service(body: ServiceIn) -> ServiceOut:
@@ -53,8 +76,9 @@ def router(ctx: AppContext) -> APIRouter:
                 body.name,
                 description=body.description,
                 escalation_policy_id=body.escalation_policy_id,
+                webhook_secret=body.webhook_secret,
             )
-            return ServiceOut.model_validate(service)
+            return ServiceOut.of(service)
 
     @api.get("/{service_id}", response_model=ServiceOut)
     async def get_service(service_id: str) -> ServiceOut:
@@ -64,7 +88,7 @@ def router(ctx: AppContext) -> APIRouter:
             )
             if service is None:
                 raise NotFound(f"no service {service_id!r}", field="service_id")
-            return ServiceOut.model_validate(service)
+            return ServiceOut.of(service)
 
     @api.patch("/{service_id}", response_model=ServiceOut)
     async def update_service(service_id: str, body: ServicePatch) -> ServiceOut:
@@ -73,6 +97,6 @@ def router(ctx: AppContext) -> APIRouter:
             service = await repo.update_service(
                 session, service_id[:36], **body.model_dump(exclude_unset=True)
             )
-            return ServiceOut.model_validate(service)
+            return ServiceOut.of(service)
 
     return api

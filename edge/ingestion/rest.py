@@ -74,7 +74,9 @@ def router(ctx: AppContext) -> APIRouter:
         return await pagerduty(request, "change", "Change event processed")
 
     async def keyed(request: Request, fmt: str, key: str | None) -> JSONResponse:
-        accepted = await ingestion.accept(fmt, await read_body(request), integration_key=key)
+        accepted = await ingestion.accept(
+            fmt, await read_body(request), integration_key=key, http_headers=request.headers
+        )
         return JSONResponse(
             {"status": "accepted", "message_id": accepted.message_id, "alerts": accepted.alerts},
             status_code=202,

@@ -8,18 +8,27 @@ NATS producers' bad bodies go to the DLQ.
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from oncallnova.alerts.grafana_signature import DEFAULT_SIGNATURE_HEADER, verify_grafana_signature
 from oncallnova.alerts.normalise import integration_key_from
 from oncallnova.alerts.validation import InvalidAlert, parse_alert_body
 from oncallnova.bus.connection import Outgoing
 from oncallnova.context import AppContext
-from oncallnova.errors import NotFound
+from oncallnova.db.repositories import incidents as repo
+from oncallnova.errors import NotFound, Unauthorized
 from oncallnova.services.keys import ServiceKeys
 from schemas.envelope import INTEGRATION_KEY, Envelope
 from schemas.subjects import ALERT_RECEIVED
 from schemas.wire_v1 import AlertmanagerWebhookV4, GrafanaWebhook, PagerDutyEventV2
+
+SIGNATURE_HEADER = DEFAULT_SIGNATURE_HEADER
+# Grafana lets the timestamp header be named; this is the name OnCallNova reads.
+TIMESTAMP_HEADER = "X-Grafana-Alerting-Timestamp"
+MAX_SIGNATURE_AGE_S = 300
 
 
 class UnknownIntegrationKey(NotFound):
@@ -33,13 +42,49 @@ class Accepted:
     alerts: int
 
 
+def check_grafana_signature(
+    secret: str, raw: bytes, headers: Mapping[str, str], now: float | None = None
+) -> None:
+    """Raise Unauthorized unless the body carries Grafana's HMAC made with `secret`; a signed
+    timestamp more than five minutes away is refused as a replay."""
+    signature = headers.get(SIGNATURE_HEADER)
+    timestamp = headers.get(TIMESTAMP_HEADER)
+    if not verify_grafana_signature(secret, raw, signature, timestamp):
+        raise Unauthorized(
+            f"{SIGNATURE_HEADER}: missing or not the HMAC-SHA256 of the body with this "
+            "service's webhook secret",
+            field=SIGNATURE_HEADER,
+        )
+    if timestamp is not None:
+        current = time.time() if now is None else now
+        if not timestamp.isdigit() or abs(current - int(timestamp)) > MAX_SIGNATURE_AGE_S:
+            raise Unauthorized(
+                f"{TIMESTAMP_HEADER}: more than five minutes away from now", field=TIMESTAMP_HEADER
+            )
+
+
 class Ingestion:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.keys = ServiceKeys(ctx)
 
-    async def accept(self, fmt: str, raw: bytes, integration_key: str | None = None) -> Accepted:
-        """Validate and publish one body; raises InvalidAlert / UnknownIntegrationKey."""
+    async def _check_grafana_signature(
+        self, key: str, raw: bytes, headers: Mapping[str, str]
+    ) -> None:
+        async with self.ctx.sessions() as session:
+            service = await repo.service_by_key(session, key)
+        if service is not None and service.webhook_secret:
+            check_grafana_signature(service.webhook_secret, raw, headers)
+
+    async def accept(
+        self,
+        fmt: str,
+        raw: bytes,
+        integration_key: str | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> Accepted:
+        """Validate and publish one body; raises InvalidAlert / UnknownIntegrationKey, and
+        Unauthorized for a Grafana webhook whose service wants a signature it lacks."""
         body = parse_alert_body(fmt, raw)
         key = integration_key or integration_key_from(fmt, body, {})
         field = "routing_key" if fmt in ("pagerduty", "change") else "integration_key"
@@ -49,6 +94,8 @@ class Ingestion:
             raise UnknownIntegrationKey(
                 f"{field}: no service has integration key {key!r}", field=field
             )
+        if fmt == "grafana" and http_headers is not None:
+            await self._check_grafana_signature(key, raw, http_headers)
         envelope = Envelope(type=ALERT_RECEIVED.type(), producer="edge.ingestion")
         dedup_key = None
         if isinstance(body, PagerDutyEventV2):

@@ -27,6 +27,8 @@ class Service(Base):
     description: Mapped[str | None] = mapped_column(Text)
     integration_key: Mapped[str] = mapped_column(String(32), unique=True)
     escalation_policy_id: Mapped[str | None] = mapped_column(IdColumnType())
+    # When set, Grafana webhooks must carry its HMAC (X-Grafana-Alerting-Signature).
+    webhook_secret: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -85,6 +85,7 @@ async def create_service(
     *,
     description: str | None = None,
     escalation_policy_id: str | None = None,
+    webhook_secret: str | None = None,
 ) -> Service:
     await _require_unique_name(session, name, None)
     await _require_policy(session, escalation_policy_id)
@@ -94,6 +95,7 @@ async def create_service(
         description=description,
         integration_key=new_integration_key(),
         escalation_policy_id=escalation_policy_id,
+        webhook_secret=webhook_secret,
         created_at=utcnow(),
     )
     session.add(service)
