@@ -89,9 +89,8 @@ class Observer:
 
     async def on_event(self, msg) -> None:  # type: ignore[no-untyped-def]
         self.seen += 1
-        if self.landed is not None:
-            data = json.loads(msg.data)
-            self.landed.setdefault(data["incident"]["dedup_key"], time.perf_counter())
+        data = json.loads(msg.data)
+        self.landed.setdefault(data["incident"]["dedup_key"], time.perf_counter())
         if self.target and self.seen >= self.target:
             self.done.set()
 

@@ -26,6 +26,7 @@ DLQ_SUBJECT = "Onc-Dlq-Subject"
 DLQ_CONSUMER = "Onc-Dlq-Consumer"
 DLQ_ORIGINAL_ID = "Onc-Dlq-Original-Id"
 DLQ_DELIVERIES = "Onc-Dlq-Deliveries"
+DLQ_HEADERS = (DLQ_REASON, DLQ_SUBJECT, DLQ_CONSUMER, DLQ_ORIGINAL_ID, DLQ_DELIVERIES)
 
 
 class Envelope(BaseModel):

@@ -60,10 +60,6 @@ class Topic:
             return [namespaced(ns, self.template.format(event=e, key="*")) for e in self.events]
         return [self.wildcard(ns)]
 
-    def key_of(self, subject: str, ns: str = "") -> str:
-        """The last token (the key) of a subject of this topic."""
-        return subject.rsplit(".", 1)[-1]
-
 
 ALERT_RECEIVED = Topic(
     "ALERT_RECEIVED",

@@ -1,4 +1,6 @@
-"""gRPC `IncidentService`, over the same service functions as the REST routes."""
+"""gRPC `IncidentService`, over the same service functions as the REST routes.
+
+Domain errors become statuses in `oncallnova.grpc_errors.ErrorInterceptor`, for every edge."""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ import grpc
 
 from edge.incidents import service
 from oncallnova.context import AppContext
-from oncallnova.errors import OnCallNovaError
-from oncallnova.grpc_errors import status_for
 from proto import incidents_pb2 as pb
 from proto import incidents_pb2_grpc as pb_grpc
 from schemas.incident_v1 import IncidentV1
@@ -38,10 +38,6 @@ def to_pb(incident: IncidentV1) -> pb.Incident:
     )
 
 
-async def abort_on(context: grpc.aio.ServicerContext, error: OnCallNovaError) -> None:
-    await context.abort(status_for(error), error.message)
-
-
 class IncidentServicer(pb_grpc.IncidentServiceServicer):
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -51,35 +47,24 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
             since = datetime.fromisoformat(request.since) if request.since else None
         except ValueError:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "since: not an RFC 3339 time")
-        try:
-            rows, total = await service.list_incidents(
-                self.ctx,
-                statuses=list(request.status),
-                service_ids=list(request.service_id),
-                severities=list(request.severity),
-                since=since,
-                until=None,
-                limit=request.limit or 50,
-                offset=request.offset,
-            )
-        except OnCallNovaError as error:
-            await abort_on(context, error)
+        rows, total = await service.list_incidents(
+            self.ctx,
+            statuses=list(request.status),
+            service_ids=list(request.service_id),
+            severities=list(request.severity),
+            since=since,
+            until=None,
+            limit=request.limit or 50,
+            offset=request.offset,
+        )
         return pb.ListIncidentsResponse(incidents=[to_pb(r) for r in rows], total=total)
 
     async def GetIncident(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
-        try:
-            return to_pb(await service.get_incident(self.ctx, request.id))
-        except OnCallNovaError as error:
-            await abort_on(context, error)
+        return to_pb(await service.get_incident(self.ctx, request.id))
 
     async def _command(self, request, context, action):  # type: ignore[no-untyped-def]
         actor = request.actor or "grpc:anonymous"
-        try:
-            command_id, incident_id = await service.send_command(
-                self.ctx, request.id, action, actor
-            )
-        except OnCallNovaError as error:
-            await abort_on(context, error)
+        command_id, incident_id = await service.send_command(self.ctx, request.id, action, actor)
         return pb.CommandAccepted(command_id=command_id, incident_id=incident_id)
 
     async def Acknowledge(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
@@ -89,10 +74,7 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
         return await self._command(request, context, "resolve")
 
     async def GetTimeline(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
-        try:
-            entries = await service.get_timeline(self.ctx, request.id)
-        except OnCallNovaError as error:
-            await abort_on(context, error)
+        entries = await service.get_timeline(self.ctx, request.id)
         return pb.Timeline(
             entries=[
                 pb.TimelineEntry(at=_ts(e.at), kind=e.kind, actor=e.actor, message=e.message)

@@ -6,10 +6,8 @@ import json
 
 import grpc
 
-from edge.incidents.grpc import abort_on
 from edge.ingestion.service import Ingestion
 from oncallnova.context import AppContext
-from oncallnova.errors import OnCallNovaError
 from proto import ingestion_pb2 as pb
 from proto import ingestion_pb2_grpc as pb_grpc
 
@@ -54,10 +52,8 @@ class AlertIngestionServicer(pb_grpc.AlertIngestionServicer):
         )
 
     async def _accept(self, context, fmt, body, key):  # type: ignore[no-untyped-def]
-        try:
-            accepted = await self.ingestion.accept(fmt, body, integration_key=key)
-        except OnCallNovaError as error:
-            await abort_on(context, error)
+        # InvalidAlert / UnknownIntegrationKey become statuses in the server's ErrorInterceptor.
+        accepted = await self.ingestion.accept(fmt, body, integration_key=key)
         return pb.EventAccepted(dedup_key=accepted.dedup_key or "", message_id=accepted.message_id)
 
 

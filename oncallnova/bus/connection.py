@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
@@ -107,7 +107,3 @@ async def connect(settings: Settings, url: str | None = None, *, name: str = "on
         error_cb=on_error,
     )
     return Bus(nc, settings, replicas=settings.nats_replicas)
-
-
-def full_subjects(bus: Bus, subjects: Iterable[str]) -> list[str]:
-    return [f"{bus.ns}.{s}" if bus.ns else s for s in subjects]

@@ -12,14 +12,13 @@ from oncallnova.bus.connection import Bus
 from schemas.envelope import (
     DLQ_CONSUMER,
     DLQ_DELIVERIES,
+    DLQ_HEADERS,
     DLQ_ORIGINAL_ID,
     DLQ_REASON,
     DLQ_SUBJECT,
     MSG_ID,
 )
 from schemas.subjects import DLQ
-
-DLQ_HEADERS = (DLQ_CONSUMER, DLQ_DELIVERIES, DLQ_ORIGINAL_ID, DLQ_REASON, DLQ_SUBJECT)
 
 
 @dataclass(frozen=True)

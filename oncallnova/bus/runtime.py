@@ -308,8 +308,5 @@ class WorkerRunner(Generic[T]):
         log.error("%s: dead-lettered %s: %s", self.worker.consumer, msg.subject, reason)
 
 
-WorkerFactory = Callable[[], Worker[object]]
-
-
 def _stream_position(msg: Msg) -> str:
     return f"{msg.metadata.stream}:{msg.metadata.sequence.stream}"

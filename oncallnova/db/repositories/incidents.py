@@ -238,6 +238,8 @@ async def already_applied(
 ) -> tuple[list[Any], set[str]]:
     """What a redelivered batch already did, in one round trip: the timeline entries of these
     sources (rows with source_id, incident_id, kind, actor, data) and which alerts are stored."""
+    # An empty list becomes [""] (matches nothing): both halves of the union keep one shape,
+    # so the statement is prepared once.
     source_ids, alert_ids = list(set(source_ids)), list(set(alert_ids))
     timeline = TimelineEntry.__table__.c
     entries = select(
@@ -323,17 +325,3 @@ async def timeline(session: AsyncSession, incident_id: str) -> list[TimelineEntr
         .order_by(TimelineEntry.at, TimelineEntry.id)
     )
     return list(rows)
-
-
-async def alerts_of(session: AsyncSession, incident_id: str, limit: int = 100) -> list[Alert]:
-    rows = await session.scalars(
-        select(Alert)
-        .where(Alert.incident_id == incident_id)
-        .order_by(Alert.received_at.desc())
-        .limit(limit)
-    )
-    return list(rows)
-
-
-def now() -> datetime:
-    return utcnow()
