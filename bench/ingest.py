@@ -34,9 +34,9 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.cli import calm_garbage_collector  # noqa: E402
 from oncallnova.bus.connection import connect  # noqa: E402
 from oncallnova.bus.provision import provision  # noqa: E402
-from oncallnova.cli import calm_garbage_collector  # noqa: E402
 from oncallnova.db import migrate  # noqa: E402
 from oncallnova.db.engine import create_engine, create_sessions  # noqa: E402
 from oncallnova.db.repositories import incidents as repo  # noqa: E402
@@ -193,7 +193,7 @@ class Bench:
         bus = await connect(self.settings)
         await provision(bus, with_kv=False)
         await bus.close()
-        cli = [sys.executable, "-m", "oncallnova.cli"]
+        cli = [sys.executable, "-m", "app.cli"]
         for name in WORKERS:
             copies = self.args.lifecycle_copies if name == "lifecycle" else self.args.copies
             for _ in range(copies):
@@ -460,7 +460,7 @@ def main() -> None:
     parser.add_argument("--dump", help="write per-alert latencies to <DUMP>-<path>.tsv")
     args = parser.parse_args()
     # The load generator timestamps arrivals in callbacks: keep its own GC pauses out of the
-    # latencies, as the platform's processes do (oncallnova.cli.calm_garbage_collector).
+    # latencies, as the platform's processes do (app.cli.calm_garbage_collector).
     calm_garbage_collector()
     results = asyncio.run(Bench(args).run())
     print(json.dumps({"args": vars(args), "results": results}, indent=2, default=str))

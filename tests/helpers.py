@@ -18,10 +18,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import nats
+from app.http import create_app
+from app.supervisor import Platform
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
-from oncallnova.http import create_app
-from oncallnova.platform import Platform
 from oncallnova.settings import Settings
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")

@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from edge.registry import EDGES
+from app.edges import EDGES
+from app.workers import WORKERS
 from oncallnova.embedded_nats import server_binary
 from oncallnova.settings import Settings
-from workers.registry import WORKERS
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 COMPOSE_FILE = COMPOSE / "docker-compose.yml"

@@ -22,7 +22,7 @@ from schemas.incident_v1 import INCIDENT_EVENT_TYPES
 from schemas.subjects import CATALOGUE, INCIDENT_COMMAND, INCIDENT_EVENT
 
 REPO = Path(__file__).resolve().parents[2]
-SCANNED = ("oncallnova", "workers", "edge")
+SCANNED = ("oncallnova", "app", "workers", "edge")
 CATALOGUE_FILE = REPO / "schemas" / "subjects.py"
 NATS_DIR = REPO / "nats"
 
@@ -106,7 +106,7 @@ def test_scanner_finds_subject_literals() -> None:
 
 def test_scanner_covers_the_worker_and_edge_code() -> None:
     scanned = {p.relative_to(REPO).as_posix() for p in _scanned_files()}
-    assert {"workers/correlator.py", "edge/ingestion/service.py", "oncallnova/cli.py"} <= scanned
+    assert {"workers/correlator.py", "edge/ingestion/service.py", "app/cli.py"} <= scanned
 
 
 def test_subject_strings_appear_only_in_the_catalogue() -> None:

@@ -19,9 +19,9 @@ import uvicorn
 from nats.js.errors import NotFoundError
 from sqlalchemy import func, select
 
+from app.http import create_app
+from app.supervisor import QuietServer
 from oncallnova.db.models.incidents import Alert, ChangeEvent
-from oncallnova.http import create_app
-from oncallnova.platform import QuietServer
 from schemas.subjects import DLQ
 from tests.helpers import Mesh, namespaced_mesh
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from app.workers import WORKERS
 from oncallnova.bus.runtime import WorkerRunner
 from oncallnova.db.models.incidents import Alert, Incident, TimelineEntry
 from schemas.alert_v1 import CanonicalAlertV1
@@ -20,7 +21,6 @@ from schemas.subjects import ALERT_FINGERPRINTED, ALERT_RECEIVED, INCIDENT_COMMA
 from tests.helpers import (
     Mesh,
 )
-from workers.registry import WORKERS
 
 
 async def runner_for(mesh: Mesh, name: str) -> WorkerRunner:

@@ -13,7 +13,7 @@ import httpx
 
 from tests.helpers import NATS_URL, PG_URL, REDIS_URL, drop_namespace, free_port, new_namespace
 
-CLI = [sys.executable, "-m", "oncallnova.cli"]
+CLI = [sys.executable, "-m", "app.cli"]
 
 
 def services_env(ns: str) -> dict[str, str]:

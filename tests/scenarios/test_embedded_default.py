@@ -18,7 +18,7 @@ from tests.helpers import free_port
 
 pytestmark = pytest.mark.embedded
 
-CLI = [sys.executable, "-m", "oncallnova.cli"]
+CLI = [sys.executable, "-m", "app.cli"]
 
 
 def embedded_env() -> dict[str, str]:

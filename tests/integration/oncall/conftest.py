@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.http import create_app
 from edge.oncall.grpc import add_to_server
 from oncallnova.context import AppContext
 from oncallnova.db import migrate
 from oncallnova.db.engine import create_engine, create_sessions
-from oncallnova.http import create_app
 from oncallnova.settings import Settings
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -81,27 +81,27 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from oncallnova.platform import everything
+    from app.supervisor import everything
 
     asyncio.run(_serve(everything(_settings(args))))
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.registry import WORKERS
+    from app.workers import WORKERS
 
     return _run_one(args, "worker", WORKERS)
 
 
 def cmd_edge(args: argparse.Namespace) -> int:
-    from edge.registry import EDGES
+    from app.edges import EDGES
 
     return _run_one(args, "edge", EDGES)
 
 
 def _run_one(args: argparse.Namespace, kind: str, known: Mapping[str, object]) -> int:
     """One worker or one edge alone: the database is migrated by `oncallnova migrate` or `up`."""
-    from oncallnova.platform import only
+    from app.supervisor import only
 
     if args.name not in known:
         print(f"unknown {kind} {args.name!r}; one of: {', '.join(known)}", file=sys.stderr)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from app.edges import include_routers
 from oncallnova.context import AppContext
 from oncallnova.errors import OnCallNovaError
 
@@ -28,8 +29,6 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> FastAPI:
-    from edge.registry import include_routers
-
     app = FastAPI(
         title="OnCallNova",
         version="0.1.0",

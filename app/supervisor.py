@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 import grpc
 import uvicorn
 
+from app.edges import EDGES, add_grpc_services
+from app.http import create_app
+from app.workers import WORKERS
 from oncallnova.bus.connection import Bus, connect
 from oncallnova.bus.provision import provision
 from oncallnova.bus.runtime import WorkerRunner
@@ -57,9 +60,6 @@ class Platform:
 
     async def start(self) -> AppContext:
         """Bring everything up; returns the shared context (tests use it directly)."""
-        from edge.registry import add_grpc_services
-        from workers.registry import WORKERS
-
         settings = self.settings
         nats_url = settings.nats_url
         if settings.embedded:
@@ -100,8 +100,6 @@ class Platform:
         return self.ctx
 
     async def _start_http(self) -> None:
-        from oncallnova.http import create_app
-
         assert self.ctx is not None
         app = create_app(self.ctx, self.edge_names, platform=self)
         config = uvicorn.Config(
@@ -171,9 +169,6 @@ def _always() -> bool:
 
 
 def everything(settings: Settings) -> Platform:
-    from edge.registry import EDGES
-    from workers.registry import WORKERS
-
     return Platform(settings, list(WORKERS), list(EDGES))
 
 
