@@ -80,7 +80,7 @@ class Platform:
         )
         for name in self.worker_names:
             worker = await WORKERS[name](self.ctx)
-            runner = WorkerRunner(bus, worker)
+            runner = WorkerRunner(bus, worker, self.ctx.sessions)
             self.runners[name] = runner
             self.ctx.runners[name] = runner
             self.ctx.components[f"worker:{name}"] = runner.is_running

@@ -21,7 +21,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from oncallnova.bus.connection import Outgoing
-from oncallnova.bus.runtime import Delivery, InvalidMessage, Worker
+from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
 from schemas.alert_v1 import CanonicalAlertV1
@@ -58,11 +58,11 @@ class CorrelatorWorker(Worker[CanonicalAlertV1]):
     async def stop(self) -> None:
         await self.windows.close()
 
-    async def handle(self, batch: list[Delivery[CanonicalAlertV1]]) -> None:
+    async def handle(self, batch: list[Delivery[CanonicalAlertV1]], uow: UnitOfWork) -> None:
         alerts = [d for d in batch if d.data.action != "change"]
         changes = [d for d in batch if d.data.action == "change"]
         if changes:
-            await self._record_changes(changes)
+            await self._record_changes(changes, uow)
         triggers = {
             window_key(d.data.service_id, d.data.fingerprint): candidate_incident_id(d.data)
             for d in reversed(alerts)  # reversed: the first alert's candidate wins the window
@@ -75,7 +75,6 @@ class CorrelatorWorker(Worker[CanonicalAlertV1]):
             if d.data.action != "trigger"
         ]
         held.update(await self.windows.peek([k for k in others if k not in held]))
-        commands = []
         for delivery in alerts:
             alert = delivery.data
             key = window_key(alert.service_id, alert.fingerprint)
@@ -91,16 +90,11 @@ class CorrelatorWorker(Worker[CanonicalAlertV1]):
             envelope = delivery.envelope.caused(
                 INCIDENT_COMMAND.type(), "correlator", id=f"cmd:{alert.alert_id}"
             )
-            commands.append(
-                Outgoing(
-                    INCIDENT_COMMAND.subject(incident_id, ns=self.ctx.bus.ns),
-                    command.model_dump_json(by_alias=True).encode(),
-                    envelope,
-                )
-            )
-        await self.ctx.bus.publish_all(commands)
+            uow.publish(Outgoing.of(INCIDENT_COMMAND, incident_id, command, envelope))
 
-    async def _record_changes(self, changes: list[Delivery[CanonicalAlertV1]]) -> None:
+    async def _record_changes(
+        self, changes: list[Delivery[CanonicalAlertV1]], uow: UnitOfWork
+    ) -> None:
         now = self.ctx.clock()
         rows = [
             {
@@ -114,5 +108,4 @@ class CorrelatorWorker(Worker[CanonicalAlertV1]):
             }
             for d in changes
         ]
-        async with self.ctx.sessions.begin() as session:
-            await repo.insert_change_events(session, rows)
+        await repo.insert_change_events(uow.session, rows)

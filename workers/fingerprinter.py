@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 from oncallnova.alerts.normalise import integration_key_from, normalise
 from oncallnova.alerts.validation import InvalidAlert, parse_alert_body
 from oncallnova.bus.connection import Outgoing
-from oncallnova.bus.runtime import Delivery, InvalidMessage, Worker
+from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
 from oncallnova.context import AppContext
 from oncallnova.services.keys import ServiceKeys
 from schemas.envelope import Envelope
@@ -65,7 +65,7 @@ class FingerprinterWorker(Worker[Received]):
             )
         return Received(fmt, body, key)
 
-    async def handle(self, batch: list[Delivery[Received]]) -> None:
+    async def handle(self, batch: list[Delivery[Received]], uow: UnitOfWork) -> None:
         services = await self.services.resolve({d.data.integration_key for d in batch})
         unknown = [d for d in batch if services[d.data.integration_key] is None]
         if unknown and len(batch) > 1:
@@ -75,7 +75,6 @@ class FingerprinterWorker(Worker[Received]):
             raise InvalidMessage(
                 f"integration key: no service has key {unknown[0].data.integration_key!r}"
             )
-        outgoing: list[Outgoing] = []
         for delivery in batch:
             service_id = services[delivery.data.integration_key]
             assert service_id is not None
@@ -89,11 +88,4 @@ class FingerprinterWorker(Worker[Received]):
                 envelope = delivery.envelope.caused(
                     ALERT_FINGERPRINTED.type(), "fingerprinter", id=f"fp:{alert.alert_id}"
                 )
-                outgoing.append(
-                    Outgoing(
-                        ALERT_FINGERPRINTED.subject(service_id, ns=self.ctx.bus.ns),
-                        alert.model_dump_json(by_alias=True).encode(),
-                        envelope,
-                    )
-                )
-        await self.ctx.bus.publish_all(outgoing)
+                uow.publish(Outgoing.of(ALERT_FINGERPRINTED, service_id, alert, envelope))

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oncallnova.bus.connection import Outgoing
-from oncallnova.bus.runtime import Delivery, InvalidMessage, Worker
+from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
 from oncallnova.db.repositories.incidents import IncidentRecord
@@ -311,7 +311,7 @@ def source_id(delivery: Delivery[IncidentCommandV1]) -> str:
     return alert.alert_id if alert is not None else delivery.envelope.id
 
 
-def to_outgoing(pending: PendingEvent, ns: str) -> Outgoing:
+def to_outgoing(pending: PendingEvent) -> Outgoing:
     # Built from rows this worker just wrote: no need to validate them again (hot path).
     incident = IncidentV1.model_construct(**pending.snapshot, number=pending.incident.number)
     body = IncidentEventV1.model_construct(
@@ -326,7 +326,7 @@ def to_outgoing(pending: PendingEvent, ns: str) -> Outgoing:
         INCIDENT_EVENT.type(pending.event), "lifecycle", id=f"{pending.source_id}:{pending.event}"
     )
     return Outgoing(
-        INCIDENT_EVENT.subject(incident.id, ns=ns, event=pending.event),
+        INCIDENT_EVENT.subject(incident.id, event=pending.event),
         body.model_dump_json().encode(),
         envelope,
     )
@@ -361,8 +361,7 @@ class LifecycleWorker(Worker[IncidentCommandV1]):
         except ValidationError as error:
             raise InvalidMessage(str(error)) from error
 
-    async def handle(self, batch: list[Delivery[IncidentCommandV1]]) -> None:
-        async with self.ctx.sessions.begin() as session:
-            pending = await BatchApplier(session, self.ctx.clock()).apply(batch)
-        # Published only after the commit; ids fixed by source so a retry is deduplicated.
-        await self.ctx.bus.publish_all([to_outgoing(p, self.ctx.bus.ns) for p in pending])
+    async def handle(self, batch: list[Delivery[IncidentCommandV1]], uow: UnitOfWork) -> None:
+        pending = await BatchApplier(uow.session, self.ctx.clock()).apply(batch)
+        # Sent after the commit; ids fixed by source so a retry is deduplicated.
+        uow.publish_all(to_outgoing(p) for p in pending)

@@ -103,11 +103,5 @@ async def send_command(
         **fields,
     )
     envelope = Envelope(type=INCIDENT_COMMAND.type(), producer="edge.incidents")
-    await ctx.bus.publish(
-        Outgoing(
-            INCIDENT_COMMAND.subject(incident.id, ns=ctx.bus.ns),
-            command.model_dump_json().encode(),
-            envelope,
-        )
-    )
+    await ctx.bus.publish(Outgoing.of(INCIDENT_COMMAND, incident.id, command, envelope))
     return envelope.id, incident.id

@@ -107,8 +107,6 @@ class Ingestion:
                 document["dedup_key"] = dedup_key
                 raw = json.dumps(document, separators=(",", ":")).encode()
         headers = {INTEGRATION_KEY: key} if integration_key else None
-        await self.ctx.bus.publish(
-            Outgoing(ALERT_RECEIVED.subject(fmt, ns=self.ctx.bus.ns), raw, envelope, headers)
-        )
+        await self.ctx.bus.publish(Outgoing.of(ALERT_RECEIVED, fmt, raw, envelope, headers=headers))
         count = len(body.alerts) if isinstance(body, AlertmanagerWebhookV4 | GrafanaWebhook) else 1
         return Accepted(message_id=envelope.id, dedup_key=dedup_key, alerts=count)

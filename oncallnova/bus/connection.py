@@ -10,24 +10,42 @@ from dataclasses import dataclass
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
+from pydantic import BaseModel
 
 import nats
 from oncallnova import telemetry
 from oncallnova.bus import declarations
 from oncallnova.settings import Settings
 from schemas.envelope import Envelope
+from schemas.subjects import Topic, namespaced
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to publish: its full subject, body and envelope."""
+    """One message to publish: its subject as the catalogue writes it (the bus adds the
+    namespace), body and envelope."""
 
     subject: str
     body: bytes
     envelope: Envelope
     extra_headers: dict[str, str] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        topic: Topic,
+        key: str,
+        body: BaseModel | bytes,
+        envelope: Envelope,
+        *,
+        event: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Outgoing:
+        """A message on one of the catalogue's topics; a model is serialised by alias."""
+        data = body if isinstance(body, bytes) else body.model_dump_json(by_alias=True).encode()
+        return cls(topic.subject(key, event=event), data, envelope, headers)
 
     def headers(self) -> dict[str, str]:
         headers = self.envelope.to_headers()
@@ -52,6 +70,10 @@ class Bus:
     def bucket(self, name: str) -> str:
         return declarations.bucket_name(self.ns, name)
 
+    def full(self, subject: str) -> str:
+        """A catalogue subject with this bus's namespace: the one place it is applied."""
+        return namespaced(self.ns, subject)
+
     def strip_ns(self, subject: str) -> str:
         """A subject as the catalogue writes it, without this bus's namespace."""
         prefix = f"{self.ns}."
@@ -59,7 +81,9 @@ class Bus:
 
     async def publish(self, message: Outgoing) -> PubAck:
         """Publish and wait for the PubAck: after it returns the message is durable."""
-        return await self.js.publish(message.subject, message.body, headers=message.headers())
+        return await self.js.publish(
+            self.full(message.subject), message.body, headers=message.headers()
+        )
 
     async def publish_all(self, messages: Sequence[Outgoing], timeout_s: float = 10.0) -> None:
         """Publish a batch's effects with their PubAcks in flight together.
@@ -71,14 +95,15 @@ class Bus:
             return
         if len(messages) == 1:
             await self.js.publish(
-                messages[0].subject,
+                self.full(messages[0].subject),
                 messages[0].body,
                 timeout=timeout_s,
                 headers=messages[0].headers(),
             )
             return
         futures = [
-            await self.js.publish_async(m.subject, m.body, headers=m.headers()) for m in messages
+            await self.js.publish_async(self.full(m.subject), m.body, headers=m.headers())
+            for m in messages
         ]
         try:
             await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout_s)

@@ -36,7 +36,7 @@ class DeadLetter:
 async def dead_letters(bus: Bus, consumer: str | None = None) -> AsyncIterator[DeadLetter]:
     """Every letter in the DLQ (of one consumer, or all), oldest first."""
     stream = bus.stream("DLQ")
-    subject = DLQ.subject(consumer, ns=bus.ns) if consumer else DLQ.wildcard(bus.ns)
+    subject = bus.full(DLQ.subject(consumer) if consumer else DLQ.wildcard())
     sequence = 1
     while True:
         try:

@@ -1,7 +1,10 @@
 """`WorkerRunner`: the unit of work around every handler.
 
-The runtime, not the handler, owns acknowledgement: a batch is pulled, decoded, handed to the
-handler as one unit (one transaction), and acked only after the handler returns. A message
+The runtime, not the handler, owns the unit of work: a batch is pulled, decoded and handed to
+the handler with a `UnitOfWork` — a database session the runtime opens on first use, and an
+outbox of messages to send. When the handler returns, the runtime commits, publishes the
+outbox (the bus applies the namespace), then acks; a handler never commits, never publishes
+and never names a namespace. A message
 that cannot be decoded is terminated and copied to `dlq.<consumer>`. A failure naks with
 exponential backoff: an outage (connection, timeout, operational errors) is retried for as
 long as it lasts; any other failure is dead-lettered after `max_attempts` deliveries. If a
@@ -16,7 +19,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -24,10 +27,11 @@ import nats.errors
 import redis.exceptions
 import sqlalchemy.exc
 from nats.aio.msg import Msg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oncallnova import telemetry
 from oncallnova.bus import declarations
-from oncallnova.bus.connection import Bus
+from oncallnova.bus.connection import Bus, Outgoing
 from oncallnova.bus.pull import Puller
 from schemas.envelope import (
     DLQ_CONSUMER,
@@ -91,6 +95,43 @@ class Delivery(Generic[T]):
         return self.msg.metadata.num_delivered
 
 
+class UnitOfWork:
+    """One batch's effects: a session in one transaction and the messages to send after it
+    commits. Message ids are fixed before the commit, so a publish retried after a crash is
+    dropped by JetStream's duplicate window."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+        self.outbox: list[Outgoing] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        """The batch's session, opened on first use (its transaction begins with it)."""
+        if self._session is None:
+            if self._sessions is None:
+                raise RuntimeError("this runner has no database")
+            self._session = self._sessions()
+        return self._session
+
+    def publish(self, message: Outgoing) -> None:
+        """Send `message` once the unit commits."""
+        self.outbox.append(message)
+
+    def publish_all(self, messages: Iterable[Outgoing]) -> None:
+        self.outbox.extend(messages)
+
+    async def commit(self) -> None:
+        if self._session is not None:
+            await self._session.commit()
+
+    async def close(self) -> None:
+        """Roll back whatever was not committed and give the connection back."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 class Worker(ABC, Generic[T]):
     """A single-purpose consumer. Subclasses say how to decode and how to handle a batch."""
 
@@ -102,8 +143,9 @@ class Worker(ABC, Generic[T]):
         """Parse one message; raise InvalidMessage when it can never be handled."""
 
     @abstractmethod
-    async def handle(self, batch: list[Delivery[T]]) -> None:
-        """Apply the batch as one unit of work; return only when its effects are durable."""
+    async def handle(self, batch: list[Delivery[T]], uow: UnitOfWork) -> None:
+        """Apply the batch through `uow` (its session, its outbox); the runtime commits,
+        publishes and acks after this returns."""
 
     #: batches handled at once. Above 1, `conflict_keys` must say which batches may overlap.
     concurrency: int = 1
@@ -144,6 +186,7 @@ class WorkerRunner(Generic[T]):
         self,
         bus: Bus,
         worker: Worker[T],
+        sessions: async_sessionmaker[AsyncSession] | None = None,
         *,
         batch_size: int | None = None,
         fetch_timeout: float = 1.0,
@@ -151,6 +194,7 @@ class WorkerRunner(Generic[T]):
     ) -> None:
         self.bus = bus
         self.worker = worker
+        self.sessions = sessions
         self.decl = declarations.consumer(worker.consumer)
         self.batch_size = batch_size or bus.settings.fetch_batch
         self.fetch_timeout = fetch_timeout
@@ -230,7 +274,7 @@ class WorkerRunner(Generic[T]):
             attributes={"messaging.batch.message_count": len(deliveries)},
         ):
             try:
-                await self.worker.handle(deliveries)
+                await self.run_unit(deliveries)
             except Exception as error:
                 if len(deliveries) == 1:
                     await self._failed(deliveries[0], error)
@@ -245,10 +289,21 @@ class WorkerRunner(Generic[T]):
                 return
         await self._ack_all(deliveries)
 
+    async def run_unit(self, deliveries: list[Delivery[T]]) -> None:
+        """Handle, commit, publish: after this returns the batch's effects are durable and its
+        messages are in JetStream (acking is the caller's)."""
+        uow = UnitOfWork(self.sessions)
+        try:
+            await self.worker.handle(deliveries, uow)
+            await uow.commit()
+        finally:
+            await uow.close()
+        await self.bus.publish_all(uow.outbox)
+
     async def _one_by_one(self, deliveries: list[Delivery[T]]) -> None:
         for delivery in deliveries:
             try:
-                await self.worker.handle([delivery])
+                await self.run_unit([delivery])
             except Exception as error:
                 await self._failed(delivery, error)
             else:
@@ -301,7 +356,7 @@ class WorkerRunner(Generic[T]):
             }
         )
         await self.bus.js.publish(
-            DLQ.subject(self.worker.consumer, ns=self.bus.ns), msg.data, headers=headers
+            self.bus.full(DLQ.subject(self.worker.consumer)), msg.data, headers=headers
         )
         await msg.term()
         self.stats.dead_lettered += 1

@@ -54,7 +54,7 @@ async def test_database_outage_delays_but_never_dead_letters(idle_mesh: Mesh) ->
     broken = dataclasses.replace(
         idle_mesh.ctx, settings=down, engine=engine, sessions=create_sessions(engine)
     )
-    runner = WorkerRunner(bus, LifecycleWorker(broken), backoff=lambda _: 0.05)
+    runner = WorkerRunner(bus, LifecycleWorker(broken), broken.sessions, backoff=lambda _: 0.05)
     task = asyncio.create_task(runner.run())
     attempts = runner.decl.max_attempts
     await eventually(lambda: _at_least(runner.stats.retried, attempts + 2), timeout=30)
@@ -65,7 +65,7 @@ async def test_database_outage_delays_but_never_dead_letters(idle_mesh: Mesh) ->
     assert runner.stats.handled == 0
 
     # The database is back: the same message, delivered again, becomes the incident.
-    healthy = WorkerRunner(bus, LifecycleWorker(idle_mesh.ctx))
+    healthy = WorkerRunner(bus, LifecycleWorker(idle_mesh.ctx), idle_mesh.ctx.sessions)
     task = asyncio.create_task(healthy.run())
     try:
         [incident] = await eventually(lambda: idle_mesh.incidents(service["id"]))

@@ -26,7 +26,7 @@ from tests.helpers import (
 async def runner_for(mesh: Mesh, name: str) -> WorkerRunner:
     worker = await WORKERS[name](mesh.ctx)
     await worker.start()
-    return WorkerRunner(mesh.ctx.bus, worker, batch_size=10)
+    return WorkerRunner(mesh.ctx.bus, worker, mesh.ctx.sessions, batch_size=10)
 
 
 async def deliver_twice(mesh: Mesh, runner: WorkerRunner) -> int:
@@ -35,7 +35,7 @@ async def deliver_twice(mesh: Mesh, runner: WorkerRunner) -> int:
     sub = await mesh.ctx.bus.js.pull_subscribe_bind(durable=runner.decl.durable, stream=stream)
     [msg] = await sub.fetch(1, timeout=5)
     delivery = runner._decode(msg)
-    await runner.worker.handle([delivery])
+    await runner.run_unit([delivery])
     await msg.nak()  # the process "crashed" after its effect, before its ack
     [again] = await sub.fetch(1, timeout=5)
     assert again.metadata.num_delivered == 2

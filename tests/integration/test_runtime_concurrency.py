@@ -8,7 +8,7 @@ import json
 
 from nats.aio.msg import Msg
 
-from oncallnova.bus.runtime import Delivery, Worker, WorkerRunner
+from oncallnova.bus.runtime import Delivery, UnitOfWork, Worker, WorkerRunner
 from schemas.envelope import Envelope
 from schemas.subjects import INCIDENT_COMMAND
 from tests.helpers import (
@@ -32,7 +32,7 @@ class Recorder(Worker[dict]):
     def conflict_keys(self, batch: list[Delivery[dict]]) -> set[str] | None:
         return {d.data["key"] for d in batch}
 
-    async def handle(self, batch: list[Delivery[dict]]) -> None:
+    async def handle(self, batch: list[Delivery[dict]], uow: UnitOfWork) -> None:
         start = asyncio.get_running_loop().time()
         await asyncio.sleep(0.2)
         end = asyncio.get_running_loop().time()
