@@ -92,11 +92,12 @@ async def _assert_declared_streams_and_consumers(bus: Bus) -> None:
         assert all(s.startswith(f"{bus.ns}.") for s in expected), "subjects not namespaced"
         assert info.config.duplicate_window == decl.duplicate_window_s
     for decl in declarations.consumers():
-        info = await bus.js.consumer_info(bus.stream(decl.stream), decl.durable)
-        assert info.config.durable_name == decl.durable
-        assert info.config.filter_subject == decl.topic.wildcard(bus.ns)
-        assert info.config.ack_policy == AckPolicy.EXPLICIT
-        assert info.config.max_deliver == -1  # the runtime counts attempts (decl.max_attempts)
+        for durable in decl.durables():
+            info = await bus.js.consumer_info(bus.stream(decl.stream), durable)
+            assert info.config.durable_name == durable
+            assert info.config.filter_subject == decl.filter_subject(durable, bus.ns)
+            assert info.config.ack_policy == AckPolicy.EXPLICIT
+            assert info.config.max_deliver == -1  # the runtime counts attempts (decl.max_attempts)
 
 
 async def test_provision_for_services_mode_is_idempotent(
