@@ -144,12 +144,16 @@ class Puller:
     def _on_message(self, consumer: _Consumer, msg: Msg) -> None:
         status = JetStreamContext.is_status_msg(msg)
         if status is None:
-            if self.group and msg.headers:
-                consumer.pin = msg.headers.get(PIN_HEADER, consumer.pin)
             self.ready.append(msg)
             if msg.reply:
                 self.held[msg.reply] = [msg, time.monotonic()]
-            if consumer.open:
+            pin = msg.headers.get(PIN_HEADER) if self.group and msg.headers else None
+            if pin and pin != consumer.pin:
+                # Newly ours. Requests sent without this id wait as a standby's would: stop
+                # counting them, so requests with the id go out now.
+                consumer.pin = pin
+                consumer.open.clear()
+            elif consumer.open:
                 consumer.open[0][1] -= 1
                 if consumer.open[0][1] <= 0:
                     consumer.open.popleft()
@@ -193,26 +197,31 @@ class Puller:
         for consumer in self.consumers.values():
             while consumer.open and consumer.open[0][0] <= now:
                 consumer.open.popleft()
-        owed_total = sum(int(r[1]) for c in self.consumers.values() for r in c.open)
-        room = self.batch * 2 - len(self.ready) - owed_total
-        if self.group:
-            # The two batches' worth is shared by the partitions this copy owns right now.
-            owned = sum(1 for c in self.consumers.values() if c.pin)
-            self.share = max(1, (2 * self.batch) // max(1, owned))
+        if not self.group:
+            # One consumer: keep about two batches coming, counting what is already here.
+            (consumer,) = self.consumers.values()
+            owed = sum(int(r[1]) for r in consumer.open)
+            wanted = self.batch * 2 - owed - len(self.ready)
+            if wanted >= self.batch // 2 or (not consumer.open and wanted > 0):
+                await self._pull(consumer, wanted, now)
+            return
+        # Partitions: the two batches' worth is shared by the partitions this copy owns; an
+        # owned partition with nothing to send holds only its own share open.
+        owned = sum(1 for c in self.consumers.values() if c.pin)
+        self.share = max(1, (2 * self.batch) // max(1, owned))
+        full = len(self.ready) >= 2 * self.batch
         for consumer in self.consumers.values():
-            if room <= 0 or not self._active(consumer, now):
+            if not self._active(consumer, now):
                 continue
-            if self.group and not consumer.pin:
+            if not consumer.pin:
                 # Not (yet) ours: one message at a time; the first one that comes brings a pin.
                 if not consumer.open:
                     await self._pull(consumer, 1, now)
-                    room -= 1
                 continue
             owed = sum(int(r[1]) for r in consumer.open)
-            wanted = min(self.share - owed, room)
-            if wanted >= self.share // 2 or (not consumer.open and wanted > 0):
+            wanted = self.share - owed
+            if not full and wanted > 0 and (wanted >= self.share // 2 or not consumer.open):
                 await self._pull(consumer, wanted, now)
-                room -= wanted
 
     async def _tick(self) -> None:
         """Keep pins (a pull per consumer at least every KEEPALIVE_S, even with a full buffer)

@@ -107,12 +107,14 @@ async def test_a_stopped_copy_gives_back_what_it_fetched_at_once(
     log: list[Handled] = []
     first = await start_copy(idle_mesh, Recorder(consumer, "first", log, 0.3), 4, copies)
     await eventually(lambda: _handled_by(log, "first"), timeout=10)
+    # The other copy is up before the stop (for the partitioned consumer: as a standby).
+    second = await start_copy(idle_mesh, Recorder(consumer, "second", log, 0.0), 4, copies)
+    await eventually(lambda: _pulling(second), timeout=10)
     await eventually(lambda: _waiting(first), timeout=10)  # fetched, not yet in hand
 
+    handed_over = time.monotonic()
     await first.stop()
     assert first.runner.given_back > 0, "the stopped copy held nothing back"
-    handed_over = time.monotonic()
-    await start_copy(idle_mesh, Recorder(consumer, "second", log, 0.0), 4, copies)
     await eventually(lambda: _all_handled(log, keys), timeout=10)
 
     # Well under ack_wait: nobody waited for the server to redeliver.
@@ -156,6 +158,10 @@ async def _handled_by(log: list[Handled], copy: str) -> bool:
 
 async def _all_handled(log: list[Handled], keys: list[str]) -> bool:
     return {h.key for h in log} >= set(keys)
+
+
+async def _pulling(copy: Copy) -> bool:
+    return copy.runner.is_running()
 
 
 async def _waiting(copy: Copy) -> bool:
