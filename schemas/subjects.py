@@ -72,8 +72,9 @@ class Topic:
         if not self.partitions or self.events:
             raise ValueError(f"{self.name} is not partitioned")
         source = self.wildcard(ns)
-        wildcard = "{{wildcard(%d)}}" % source.count("*")
-        partition = "{{partition(%d,%d)}}" % (self.partitions, source.count("*"))
+        token = source.count("*")  # the key is the topic's only wildcard
+        wildcard = f"{{{{wildcard({token})}}}}"
+        partition = f"{{{{partition({self.partitions},{token})}}}}"
         return source, namespaced(ns, self.template.format(key=wildcard)) + "." + partition
 
     def partition_filter(self, partition: int, ns: str = "") -> str:
