@@ -66,7 +66,6 @@ class Topic:
             return [namespaced(ns, self.template.format(event=e, key="*")) for e in self.events]
         return [self.wildcard(ns)]
 
-
     def partition_transform(self, ns: str = "") -> tuple[str, str]:
         """(source, destination) of the stream's subject transform that appends the partition."""
         if not self.partitions or self.events:
