@@ -116,7 +116,7 @@ class Puller:
         self.share = max(1, (2 * batch) // len(names))
         self.ready: deque[Msg] = deque()
         self.arrived = asyncio.Event()
-        # Fetched and not yet acked, by reply subject: [message, last sign of life sent].
+        # Fetched and not yet acked, by reply subject: [message, last sign of life, consumer].
         self.held: dict[str, list] = {}
         self.progress_after_s = progress_after_s
         self.pulling = False
@@ -146,7 +146,7 @@ class Puller:
         if status is None:
             self.ready.append(msg)
             if msg.reply:
-                self.held[msg.reply] = [msg, time.monotonic()]
+                self.held[msg.reply] = [msg, time.monotonic(), consumer.durable]
             pin = msg.headers.get(PIN_HEADER) if self.group and msg.headers else None
             if pin and pin != consumer.pin:
                 # Newly ours. Requests sent without this id wait as a standby's would: stop
@@ -283,8 +283,9 @@ class Puller:
                 consumer.sub = None
 
     async def give_back(self) -> int:
-        """Nak (no delay) everything fetched and not handled, then hand over the partitions this
-        copy owned. Returns how many messages went back."""
+        """Nak (no delay) everything fetched and not in hand, and hand over at once the
+        partitions with nothing in hand (`hand_over` does the rest once the batches in hand
+        are acked). Returns how many messages went back."""
         await self.stop_pulling()
         ready = list(self.ready)
         self.ready.clear()
@@ -298,12 +299,18 @@ class Puller:
                 await self.nc.request(ready[-1].reply, b"-NAK", timeout=2)
             self.done(ready[-1])
         if self.group:
-            await self._unpin()
+            # What is still held is in hand: its partitions wait for their acks.
+            await self._unpin(busy={entry[2] for entry in self.held.values()})
         return len(ready)
 
-    async def _unpin(self) -> None:
+    async def hand_over(self) -> None:
+        """Unpin every partition this copy still owns (call after the batches in hand)."""
+        if self.group:
+            await self._unpin()
+
+    async def _unpin(self, busy: set[str] | None = None) -> None:
         for consumer in self.consumers.values():
-            if not consumer.pin:
+            if not consumer.pin or (busy and consumer.durable in busy):
                 continue
             try:
                 info = await self.nc.request(

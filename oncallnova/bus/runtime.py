@@ -275,15 +275,17 @@ class WorkerRunner(Generic[T]):
                         task.result()
                 in_flight[asyncio.create_task(self._handle(deliveries))] = keys
         finally:
-            puller.stop_pulling()  # first: nothing more comes while the rest finishes
-            if in_flight:
-                await asyncio.wait(in_flight)
-            self.stats.running = False
             try:
+                # Nothing more comes; what is not in hand goes back (and partitions with nothing
+                # in hand to another copy) while the batches in hand finish.
                 self.given_back = await puller.give_back()
                 if self.given_back:
                     log.info("%s: gave back %d messages", self.worker.consumer, self.given_back)
+                if in_flight:
+                    await asyncio.wait(in_flight)
+                await puller.hand_over()
             finally:
+                self.stats.running = False
                 await puller.stop()
                 await self.worker.stop()
 

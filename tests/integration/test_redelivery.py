@@ -42,7 +42,8 @@ async def deliver_twice(mesh: Mesh, runner: WorkerRunner) -> int:
         assert again.metadata.num_delivered == 2
         await runner.process([again])
     finally:
-        await puller.give_back()  # hands the partition over for the next puller
+        await puller.give_back()
+        await puller.hand_over()  # the partition, for the next puller
         await puller.stop()
     return runner.stats.handled
 
@@ -131,7 +132,8 @@ async def test_lifecycle_redelivery_changes_the_incident_once(idle_mesh: Mesh) -
     try:
         await runner.process(await puller.next_batch(5))
     finally:
-        await puller.give_back()  # hands the partition over for the next puller
+        await puller.give_back()
+        await puller.hand_over()  # the partition, for the next puller
         await puller.stop()
     assert runner.stats.handled == 2
 
