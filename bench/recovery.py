@@ -171,9 +171,10 @@ async def main() -> None:
     parser.add_argument("--repo", default=str(HERE), help="checkout whose workers are measured")
     parser.add_argument("--backlog", type=int, default=3000)
     parser.add_argument("--runs", type=int, default=1, help="runs per signal")
+    parser.add_argument("--signals", default="SIGTERM,SIGKILL")
     args = parser.parse_args()
     url = os.environ.get("BENCH_NATS_URL") or nats_url()
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for sig in (signal.Signals[name.strip()] for name in args.signals.split(",")):
         for _ in range(args.runs):
             result = await Run(args, sig, url).measure()
             print(json.dumps({"repo": args.repo, "signal": sig.name, **result}), flush=True)

@@ -296,7 +296,7 @@ class Puller:
             # The last one as a request: its answer means the server has taken every nak
             # before it, so the redeliveries are queued before the partition changes hands.
             with contextlib.suppress(Exception):
-                await self.nc.request(ready[-1].reply, b"-NAK", timeout=2)
+                await self.nc.request(ready[-1].reply, b"-NAK", timeout=5)
             self.done(ready[-1])
         if self.group:
             # What is still held is in hand: its partitions wait for their acks.
@@ -309,24 +309,27 @@ class Puller:
             await self._unpin()
 
     async def _unpin(self, busy: set[str] | None = None) -> None:
-        for consumer in self.consumers.values():
-            if not consumer.pin or (busy and consumer.durable in busy):
-                continue
-            try:
-                info = await self.nc.request(
-                    f"{self.api_prefix}.CONSUMER.INFO.{self.stream}.{consumer.durable}", timeout=2
-                )
-                groups = json.loads(info.data).get("priority_groups") or []
-                if not any(g.get("pinned_client_id") == consumer.pin for g in groups):
-                    continue  # already someone else's: leave it alone
-                await self.nc.request(
-                    f"{self.api_prefix}.CONSUMER.UNPIN.{self.stream}.{consumer.durable}",
-                    json.dumps({"group": self.group}).encode(),
-                    timeout=2,
-                )
-            except Exception:
-                log.warning("%s: could not hand over the partition", consumer.durable)
-            consumer.pin = ""
+        owned = [c for c in self.consumers.values() if c.pin and c.durable not in (busy or ())]
+        # All at once: on a busy machine one round trip can take a while, and every partition
+        # not handed over waits for the pin timeout.
+        await asyncio.gather(*(self._unpin_one(c) for c in owned))
+
+    async def _unpin_one(self, consumer: _Consumer) -> None:
+        pin, consumer.pin = consumer.pin, ""
+        try:
+            info = await self.nc.request(
+                f"{self.api_prefix}.CONSUMER.INFO.{self.stream}.{consumer.durable}", timeout=5
+            )
+            groups = json.loads(info.data).get("priority_groups") or []
+            if not any(g.get("pinned_client_id") == pin for g in groups):
+                return  # already someone else's: leave it alone
+            await self.nc.request(
+                f"{self.api_prefix}.CONSUMER.UNPIN.{self.stream}.{consumer.durable}",
+                json.dumps({"group": self.group}).encode(),
+                timeout=5,
+            )
+        except Exception:
+            log.warning("%s: could not hand over the partition", consumer.durable)
 
     async def stop(self) -> None:
         """Stop pulling and the ticker (give_back first to return what was fetched)."""
