@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.edges import include_routers
+from app.openapi import document_errors
+from oncallnova.bus.connection import BROKER_DOWN
 from oncallnova.context import AppContext
-from oncallnova.errors import OnCallNovaError
+from oncallnova.errors import OnCallNovaError, Unavailable, error_headers
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -38,7 +41,17 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
 
     @app.exception_handler(OnCallNovaError)
     async def _domain_error(_: Request, error: OnCallNovaError) -> JSONResponse:
-        return JSONResponse(error.to_dict(), status_code=error.status_code)
+        return JSONResponse(
+            error.to_dict(),
+            status_code=error.status_code,
+            headers=error_headers(error.status_code),
+        )
+
+    @app.exception_handler(nats.errors.Error)
+    async def _broker_error(_: Request, error: nats.errors.Error) -> JSONResponse:
+        # A read or publish that met the broker down: the caller may retry, nothing was done.
+        unavailable = Unavailable(BROKER_DOWN)
+        return JSONResponse(unavailable.to_dict(), status_code=503, headers=error_headers(503))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -65,7 +78,11 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
             status_code=422,
         )
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        responses={503: {"description": "A dependency or a component is down (same body)"}},
+    )
     async def healthz() -> JSONResponse:
         """200 only when the database and NATS answer and every component is running."""
         checks: dict[str, bool] = {}
@@ -85,4 +102,5 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         )
 
     include_routers(app, ctx, edge_names)
+    document_errors(app)
     return app

@@ -66,6 +66,9 @@ class Platform:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.nats = EmbeddedNats(settings.data_dir / "nats")
             nats_url = await self.nats.start()
+            # Restarted with backoff if it dies; if it cannot come back, wait() raises and
+            # `oncallnova up` exits non-zero.
+            self.tasks.append(asyncio.create_task(self.nats.supervise(), name="nats-server"))
         engine = create_engine(settings)
         if self.run_migrations:
             await migrate.upgrade(engine, settings.database_schema)
@@ -124,6 +127,9 @@ class Platform:
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in hand, drain the bus, stop the child server."""
+        for task in self.tasks:
+            if task.get_name() == "nats-server":
+                task.cancel()  # no restarts while stopping
         if self.http is not None:
             self.http.should_exit = True
         if self.grpc_server is not None:

@@ -10,6 +10,7 @@ from oncallnova.bus.connection import Outgoing
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Incident, TimelineEntry
 from oncallnova.db.repositories import incidents as repo
+from oncallnova.display import echo
 from oncallnova.errors import InvalidInput, NotFound
 from schemas.envelope import Envelope
 from schemas.incident_v1 import CommandAction, IncidentCommandV1, IncidentV1
@@ -26,7 +27,7 @@ def check_choices(field: str, values: list[str], allowed: tuple[str, ...]) -> li
     for value in values:
         if value not in allowed:
             raise InvalidInput(
-                f"{field}: {value!r} is not one of {', '.join(allowed)}", field=field
+                f"{field}: {echo(value)} is not one of {', '.join(allowed)}", field=field
             )
     return values
 
@@ -76,7 +77,7 @@ async def find_incident(ctx: AppContext, ref: str) -> Incident:
             if incident is None and number.isdigit() and int(number) <= MAX_NUMBER:
                 incident = await repo.incident_by_number(session, int(number))
     if incident is None:
-        raise NotFound(f"no incident {ref!r}", field="id")
+        raise NotFound(f"no incident {echo(ref)}", field="id")
     return incident
 
 
@@ -103,5 +104,5 @@ async def send_command(
         **fields,
     )
     envelope = Envelope(type=INCIDENT_COMMAND.type(), producer="edge.incidents")
-    await ctx.bus.publish(Outgoing.of(INCIDENT_COMMAND, incident.id, command, envelope))
+    await ctx.bus.publish_or_refuse(Outgoing.of(INCIDENT_COMMAND, incident.id, command, envelope))
     return envelope.id, incident.id

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Service
 from oncallnova.db.repositories import incidents as repo
+from oncallnova.display import echo
 from oncallnova.errors import NotFound
 
 WEBHOOK_SECRET = Field(
@@ -87,7 +88,7 @@ def router(ctx: AppContext) -> APIRouter:
                 await repo.service_by_id(session, service_id) if len(service_id) <= 36 else None
             )
             if service is None:
-                raise NotFound(f"no service {service_id!r}", field="service_id")
+                raise NotFound(f"no service {echo(service_id)}", field="service_id")
             return ServiceOut.of(service)
 
     @api.patch("/{service_id}", response_model=ServiceOut)

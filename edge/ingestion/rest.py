@@ -17,15 +17,19 @@ from oncallnova.alerts.validation import (
     MAX_BODY_BYTES,
     AlertBodyTooLarge,
     InvalidAlert,
+    check_content_type,
     pagerduty_error_body,
 )
 from oncallnova.context import AppContext
+from oncallnova.errors import error_headers
 
 BODY_DOC = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
 async def read_body(request: Request) -> bytes:
-    """The raw body, refused past the 512 KB limit without reading it all."""
+    """The raw body, refused past the 512 KB limit without reading it all (the 413 closes the
+    connection), or when it is not sent as JSON."""
+    check_content_type(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise AlertBodyTooLarge([f"body: must be at most {MAX_BODY_BYTES} bytes"])
@@ -54,7 +58,11 @@ def router(ctx: AppContext) -> APIRouter:
         try:
             accepted = await ingestion.accept(fmt, await read_body(request))
         except InvalidAlert as error:
-            return JSONResponse(pagerduty_error_body(error.errors), status_code=error.status_code)
+            return JSONResponse(
+                pagerduty_error_body(error.errors),
+                status_code=error.status_code,
+                headers=error_headers(error.status_code),
+            )
         except UnknownIntegrationKey as error:
             # PagerDuty clients treat 4xx other than 429 as final: a 400 in their own shape.
             return JSONResponse(pagerduty_error_body([error.message]), status_code=400)

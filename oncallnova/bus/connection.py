@@ -15,11 +15,17 @@ from pydantic import BaseModel
 import nats
 from oncallnova import telemetry
 from oncallnova.bus import declarations
+from oncallnova.errors import Unavailable
 from oncallnova.settings import Settings
 from schemas.envelope import Envelope
 from schemas.subjects import Topic, namespaced
 
 log = logging.getLogger(__name__)
+
+# How long an edge waits for a PubAck before telling its caller "503, try again": well under a
+# client's own timeout, long enough for an embedded broker restarted after a crash to be back.
+EDGE_PUBACK_TIMEOUT_S = 5.0
+BROKER_DOWN = "the message broker is unavailable; nothing was stored, retry later"
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,68 @@ class Bus:
         return await self.js.publish(
             self.full(message.subject), message.body, headers=message.headers()
         )
+
+    async def publish_or_refuse(
+        self, message: Outgoing, timeout_s: float = EDGE_PUBACK_TIMEOUT_S
+    ) -> PubAck:
+        """Publish for a caller who is waiting: a PubAck, or `Unavailable` and nothing stored.
+
+        nats-py keeps publishes made while it reconnects (and ones queued just before the
+        connection dropped) and sends them once the broker is back, which would store a message
+        whose sender was told it failed. So: refuse at once while disconnected; after a failed
+        publish take it back out of the client's outgoing buffer; and if it had already been
+        written to the socket (stored or not, nobody knows), publish it again under the same
+        `Nats-Msg-Id` once reconnected: the stream stores it at most once and the PubAck is an
+        answer, 202 either way. Only if the broker is not back within `timeout_s` is the outcome
+        unknown; that case is logged with the message id.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        subject, headers = self.full(message.subject), message.headers()
+        written = False
+        while True:
+            if not self.nc.is_connected:
+                if not written:
+                    raise Unavailable(BROKER_DOWN)
+                await asyncio.sleep(0.05)
+            else:
+                try:
+                    return await self.js.publish(
+                        subject,
+                        message.body,
+                        timeout=max(deadline - loop.time(), 0.05),
+                        headers=headers,
+                    )
+                except (nats.errors.Error, TimeoutError, OSError) as error:
+                    if self._withdraw(message.envelope.id):
+                        # Never left this process: nothing can be stored.
+                        raise Unavailable(BROKER_DOWN) from error
+                    if isinstance(error, nats.js.errors.APIError) and not isinstance(
+                        error, nats.js.errors.ServiceUnavailableError
+                    ):
+                        raise  # the broker answered and refused: not an outage
+                    written = True
+                    await asyncio.sleep(0.05)
+            if loop.time() >= deadline:
+                log.warning(
+                    "publish of %s to %s unconfirmed: broker gone after the bytes were sent",
+                    message.envelope.id,
+                    subject,
+                )
+                raise Unavailable(BROKER_DOWN)
+
+    def _withdraw(self, message_id: str) -> bool:
+        """Drop a not-yet-sent publish carrying `message_id` from nats-py's outgoing buffer."""
+        # The PUB command is queued in `_pending` until the flusher (or a reconnect) writes it;
+        # both run on this event loop, so nothing is written between this check and the removal.
+        marker = f"Nats-Msg-Id: {message_id}\r\n".encode()
+        pending: list[bytes] = self.nc._pending
+        kept = [command for command in pending if marker not in command]
+        if len(kept) == len(pending):
+            return False
+        self.nc._pending = kept
+        self.nc._pending_data_size = sum(len(command) for command in kept)
+        return True
 
     async def publish_all(self, messages: Sequence[Outgoing], timeout_s: float = 10.0) -> None:
         """Publish a batch's effects with their PubAcks in flight together.

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from oncallnova.display import echo
 from oncallnova.errors import InvalidInput
 
 
@@ -22,7 +23,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput(f"unknown IANA time zone {name!r}", field="time_zone") from exc
+        raise InvalidInput(f"unknown IANA time zone {echo(name)}", field="time_zone") from exc
 
 
 def to_instant(local: datetime, tz: ZoneInfo) -> datetime:
