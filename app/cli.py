@@ -141,6 +141,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     from oncallnova.db import migrate
     from oncallnova.db.engine import create_engine, create_sessions
     from oncallnova.db.repositories import incidents as repo
+    from oncallnova.display import safe_text
     from oncallnova.errors import OnCallNovaError
 
     settings = _settings(args)
@@ -167,7 +168,8 @@ def cmd_service(args: argparse.Namespace) -> int:
                     print(json.dumps([_service_json(s) for s in services]))
                 else:
                     for s in services:
-                        print(f"{s.integration_key}  {s.id}  {s.name}")
+                        # Names are stored as sent; a terminal must not obey escapes in them.
+                        print(f"{s.integration_key}  {s.id}  {safe_text(s.name)}")
                 return 0
         finally:
             await engine.dispose()
@@ -178,6 +180,7 @@ def cmd_service(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from oncallnova.bus.connection import connect
     from oncallnova.bus.dead_letters import dead_letters, replay
+    from oncallnova.display import safe_text
 
     settings = _settings(args)
     if settings.nats_url is None:
@@ -203,7 +206,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                 ]))  # fmt: skip
             else:
                 for d in letters:
-                    print(f"{d.sequence}  {d.consumer}  {d.subject}  {d.reason}")
+                    print(
+                        f"{d.sequence}  {d.consumer}  {safe_text(d.subject)}  {safe_text(d.reason)}"
+                    )
             return 0
         finally:
             await bus.close()

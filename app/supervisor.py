@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import grpc
 import uvicorn
+from grpc_reflection.v1alpha import reflection
 
-from app.edges import EDGES, add_grpc_services
+from app.edges import EDGES, add_grpc_services, grpc_service_names
 from app.http import create_app
 from app.workers import WORKERS
 from oncallnova.bus.connection import Bus, connect
@@ -91,6 +92,11 @@ class Platform:
         if self.edge_names:
             self.grpc_server = grpc.aio.server(interceptors=[ErrorInterceptor()])
             if add_grpc_services(self.grpc_server, self.ctx, self.edge_names):
+                # Reflection: `grpcurl` lists and calls the services without .proto files.
+                reflection.enable_server_reflection(
+                    [*grpc_service_names(self.edge_names), reflection.SERVICE_NAME],
+                    self.grpc_server,
+                )
                 self.grpc_port = self.grpc_server.add_insecure_port(
                     f"{settings.host}:{settings.grpc_port}"
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Service
@@ -35,6 +35,14 @@ class ServicePatch(BaseModel):
     description: str | None = Field(default=None, max_length=10_000)
     escalation_policy_id: str | None = Field(default=None, max_length=36)
     webhook_secret: str | None = WEBHOOK_SECRET
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str:
+        # Absent means "keep it"; null would erase a required name.
+        if value is None:
+            raise ValueError("must not be null (leave it out to keep the name)")
+        return value
 
 
 class ServiceOut(BaseModel):

@@ -150,7 +150,7 @@ def router(ctx: "AppContext") -> APIRouter:
     async def list_users(
         session: Session,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     ) -> list[schemas.UserOut]:
         """Users ordered by name."""
         return [_user_out(u) for u in await repo.list_users(session, limit=limit, offset=offset)]
