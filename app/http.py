@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
 
 from app.edges import include_routers
 from app.openapi import document_errors
@@ -46,6 +47,15 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
             status_code=error.status_code,
             headers=error_headers(error.status_code),
         )
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, error: HTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not JSON, an unknown path or method) in the
+        # same `{"error": ...}` shape as every other error.
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        body = {"error": {"code": codes.get(error.status_code, "error"), "message": error.detail}}
+        headers = {**(error.headers or {}), **error_headers(error.status_code)}
+        return JSONResponse(body, status_code=error.status_code, headers=headers)
 
     @app.exception_handler(nats.errors.Error)
     async def _broker_error(_: Request, error: nats.errors.Error) -> JSONResponse:

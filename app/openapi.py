@@ -51,7 +51,7 @@ PAGERDUTY_ERROR_SCHEMA: dict[str, Any] = {
 }
 
 DESCRIPTIONS = {
-    400: "Invalid alert body; every bad field is named",
+    400: "Invalid body (not JSON, or an invalid alert: every bad field is named)",
     401: "Missing or wrong credentials",
     404: "No such object",
     409: "Conflicts with stored data",
@@ -132,6 +132,9 @@ def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
             # not FastAPI's `HTTPValidationError` (which it documents by default).
             if operation.get("parameters") or operation.get("requestBody") or "422" in responses:
                 wanted.setdefault(422, ERROR)
+            # A body that is not JSON at all (bad UTF-8, a syntax error FastAPI finds first).
+            if operation.get("requestBody"):
+                wanted.setdefault(400, ERROR)
             for status, schema in sorted(wanted.items()):
                 responses[str(status)] = _response(status, schema)
     for unused in ("HTTPValidationError", "ValidationError"):

@@ -74,7 +74,12 @@ async def find_incident(ctx: AppContext, ref: str) -> Incident:
         async with ctx.sessions() as session:
             incident = await repo.get_incident(session, ref)
             number = ref.lstrip("#")
-            if incident is None and number.isdigit() and int(number) <= MAX_NUMBER:
+            if (
+                incident is None
+                and number.isascii()
+                and number.isdigit()
+                and int(number) <= MAX_NUMBER
+            ):
                 incident = await repo.incident_by_number(session, int(number))
     if incident is None:
         raise NotFound(f"no incident {echo(ref)}", field="id")

@@ -42,7 +42,7 @@ async def read_body(request: Request) -> bytes:
     check_content_type(request.headers.get("content-type"))
     too_large = AlertBodyTooLarge([f"body: must be at most {MAX_BODY_BYTES} bytes"])
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         await _discard_rest(request)
         raise too_large
     chunks: list[bytes] = []

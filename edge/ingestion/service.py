@@ -58,7 +58,10 @@ def check_grafana_signature(
         )
     if timestamp is not None:
         current = time.time() if now is None else now
-        if not timestamp.isdigit() or abs(current - int(timestamp)) > MAX_SIGNATURE_AGE_S:
+        if (
+            not (timestamp.isascii() and timestamp.isdigit())
+            or abs(current - int(timestamp)) > MAX_SIGNATURE_AGE_S
+        ):
             raise Unauthorized(
                 f"{TIMESTAMP_HEADER}: more than five minutes away from now", field=TIMESTAMP_HEADER
             )
