@@ -89,12 +89,18 @@ class EmbeddedNats:
                     f"nats-server exited with {self.process.returncode}; see {log_file}"
                 )
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                await writer.wait_closed()
-                log.info("embedded nats-server on %s (data %s)", self.url, store)
-                return self.url
-            except OSError:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                try:
+                    # Our server greets with INFO; anything else on the port is not it.
+                    greeting = await asyncio.wait_for(reader.readline(), timeout=1)
+                finally:
+                    writer.close()
+                    await writer.wait_closed()
+                if greeting.startswith(b"INFO") and self.process.returncode is None:
+                    log.info("embedded nats-server on %s (data %s)", self.url, store)
+                    return self.url
+                await asyncio.sleep(0.05)
+            except (OSError, TimeoutError):
                 await asyncio.sleep(0.05)
         self.process.kill()  # not listening: do not leave it holding the data directory
         await self.process.wait()

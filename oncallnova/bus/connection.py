@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from pydantic import BaseModel
@@ -17,7 +19,7 @@ from oncallnova import telemetry
 from oncallnova.bus import declarations
 from oncallnova.errors import Unavailable
 from oncallnova.settings import Settings
-from schemas.envelope import Envelope
+from schemas.envelope import STORE_BY, Envelope
 from schemas.subjects import Topic, namespaced
 
 log = logging.getLogger(__name__)
@@ -102,14 +104,19 @@ class Bus:
         publish take it back out of the client's outgoing buffer; and if it had already been
         written to the socket (stored or not, nobody knows), publish it again under the same
         `Nats-Msg-Id` once reconnected: the stream stores it at most once and the PubAck is an
-        answer, 202 either way. Only if the broker is not back within `timeout_s` is the outcome
-        unknown; that case is logged with the message id.
+        answer, 202 either way. If no PubAck comes within `timeout_s` (a frozen broker that
+        wakes up later would still store it), the `Onc-Store-By` header makes every worker
+        ignore a copy stored after that moment (`stored_too_late`).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         subject, headers = self.full(message.subject), message.headers()
+        headers[STORE_BY] = str(int((time.time() + timeout_s) * 1000))
         written = False
         while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
             if not self.nc.is_connected:
                 if not written:
                     raise Unavailable(BROKER_DOWN)
@@ -117,10 +124,7 @@ class Bus:
             else:
                 try:
                     return await self.js.publish(
-                        subject,
-                        message.body,
-                        timeout=max(deadline - loop.time(), 0.05),
-                        headers=headers,
+                        subject, message.body, timeout=remaining, headers=headers
                     )
                 except (nats.errors.Error, TimeoutError, OSError) as error:
                     if self._withdraw(message.envelope.id):
@@ -132,13 +136,13 @@ class Bus:
                         raise  # the broker answered and refused: not an outage
                     written = True
                     await asyncio.sleep(0.05)
-            if loop.time() >= deadline:
-                log.warning(
-                    "publish of %s to %s unconfirmed: broker gone after the bytes were sent",
-                    message.envelope.id,
-                    subject,
-                )
-                raise Unavailable(BROKER_DOWN)
+        log.warning(
+            "publish of %s to %s unconfirmed within %.1fs: refused; a late copy is ignored",
+            message.envelope.id,
+            subject,
+            timeout_s,
+        )
+        raise Unavailable(BROKER_DOWN)
 
     def _withdraw(self, message_id: str) -> bool:
         """Drop a not-yet-sent publish carrying `message_id` from nats-py's outgoing buffer."""
@@ -183,6 +187,18 @@ class Bus:
     async def close(self) -> None:
         if self.nc.is_connected:
             await self.nc.drain()
+
+
+def stored_too_late(msg: Msg) -> bool:
+    """True for a message stored after its `Onc-Store-By`: its publisher had given up on it."""
+    store_by = (msg.headers or {}).get(STORE_BY)
+    if not store_by or not store_by.isascii() or not store_by.isdigit():
+        return False
+    try:
+        stored_at = msg.metadata.timestamp
+    except (nats.errors.NotJSMessageError, ValueError, IndexError):
+        return False
+    return stored_at.timestamp() * 1000 > int(store_by)
 
 
 async def connect(settings: Settings, url: str | None = None, *, name: str = "oncallnova") -> Bus:
