@@ -3,7 +3,7 @@ changes published as commands for the lifecycle worker."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from oncallnova.bus.connection import Outgoing
@@ -32,6 +32,15 @@ def check_choices(field: str, values: list[str], allowed: tuple[str, ...]) -> li
     return values
 
 
+def _utc_representable(moment: datetime) -> bool:
+    # The database driver converts to UTC: `9999-12-31T23:59:59-01:00` would overflow there.
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 async def list_incidents(
     ctx: AppContext,
     *,
@@ -52,6 +61,10 @@ async def list_incidents(
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(f"{name}: needs a UTC offset, e.g. 2026-11-28T10:00:00Z", field=name)
+        if moment is not None and not _utc_representable(moment):
+            raise InvalidInput(
+                f"{name}: must be between 0001-01-01 and 9999-12-31 in UTC", field=name
+            )
     async with ctx.sessions() as session:
         rows, total = await repo.list_incidents(
             session,

@@ -355,6 +355,8 @@ def router(ctx: "AppContext") -> APIRouter:
     ) -> list[schemas.OverrideOut]:
         """Overrides touching `[start, end)`; both bounds optional."""
         await repo.get_schedule(session, schedule_id)
+        start = None if start is None else require_aware(start, "start")
+        end = None if end is None else require_aware(end, "end")
         found = await repo.list_overrides(session, schedule_id, start, end)
         return [_override_out(o) for o in found]
 

@@ -369,3 +369,11 @@ async def test_openapi_documents_the_error_answers(mesh: Mesh) -> None:
             if "422" in operation["responses"]:
                 schema = operation["responses"]["422"]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Error"}, (method, path)
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+async def test_incident_filters_past_the_calendar_get_a_4xx(mesh: Mesh, moment: str) -> None:
+    for name in ("since", "until"):
+        response = await mesh.api.get("/api/v1/incidents", params={name: moment})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == name

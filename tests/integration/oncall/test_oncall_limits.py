@@ -141,3 +141,16 @@ async def test_a_line_break_in_a_schedule_name_keeps_the_calendar_valid(
         summary = str(event["summary"])
         assert "\n" not in summary and "\r" not in summary
         assert unique in summary
+
+
+@pytest.mark.parametrize("instant", EXTREMES)
+async def test_override_listing_bounds_past_the_calendar_get_a_4xx(
+    edge: OnCallEdge, unique: str, instant: str
+) -> None:
+    schedule = await _schedule(edge, unique)
+    for name in ("start", "end"):
+        response = await edge.api.get(
+            f"/api/v1/schedules/{schedule['id']}/overrides", params={name: instant}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == name
