@@ -10,13 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from app.edges import include_routers
 from app.openapi import document_errors
 from oncallnova.bus.connection import BROKER_DOWN
 from oncallnova.context import AppContext
-from oncallnova.errors import OnCallNovaError, Unavailable, error_headers
+from oncallnova.errors import InvalidInput, OnCallNovaError, Unavailable, error_headers
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -56,6 +57,15 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         body = {"error": {"code": codes.get(error.status_code, "error"), "message": error.detail}}
         headers = {**(error.headers or {}), **error_headers(error.status_code)}
         return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        # PostgreSQL text cannot hold U+0000; a NUL in an id or filter (path or query) reaches
+        # the driver, which refuses the whole statement. That is bad input, not a server fault.
+        if "0x00" in str(error.orig) or "\\u0000" in str(error.orig):
+            invalid = InvalidInput("text must not contain NUL characters (U+0000)")
+            return JSONResponse(invalid.to_dict(), status_code=invalid.status_code)
+        raise error
 
     @app.exception_handler(nats.errors.Error)
     async def _broker_error(_: Request, error: nats.errors.Error) -> JSONResponse:

@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edge.inputs import Input
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Service
 from oncallnova.db.repositories import incidents as repo
@@ -21,7 +22,7 @@ WEBHOOK_SECRET = Field(
 )
 
 
-class ServiceIn(BaseModel):
+class ServiceIn(Input):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=10_000)
@@ -29,7 +30,7 @@ class ServiceIn(BaseModel):
     webhook_secret: str | None = WEBHOOK_SECRET
 
 
-class ServicePatch(BaseModel):
+class ServicePatch(Input):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=10_000)

@@ -377,3 +377,21 @@ async def test_incident_filters_past_the_calendar_get_a_4xx(mesh: Mesh, moment: 
         response = await mesh.api.get("/api/v1/incidents", params={name: moment})
         assert response.status_code == 422, response.text
         assert response.json()["error"]["field"] == name
+
+
+async def test_nul_in_any_text_is_a_4xx_not_a_500(mesh: Mesh, service: dict[str, str]) -> None:
+    """PostgreSQL text cannot hold U+0000: bodies name the field, ids and filters are 422."""
+    created = await mesh.api.post("/api/v1/services", json={"name": "nul\u0000name"})
+    assert created.status_code == 422, created.text
+    assert created.json()["error"]["field"] == "name"
+    note = await mesh.api.post("/api/v1/incidents/1/notes", json={"note": "a\u0000b"})
+    assert note.status_code == 422, note.text
+    for path, params in [
+        ("/api/v1/services/%00", {}),
+        ("/api/v1/users/%00", {}),
+        ("/api/v1/incidents", {"service_id": "\u0000"}),
+        ("/api/v1/schedules", {"team_id": "\u0000"}),
+    ]:
+        response = await mesh.api.get(path, params=params)
+        assert response.status_code == 422, (path, response.text)
+        assert "NUL" in response.json()["error"]["message"]
