@@ -43,7 +43,9 @@ async def read_body(request: Request) -> bytes:
     too_large = AlertBodyTooLarge([f"body: must be at most {MAX_BODY_BYTES} bytes"])
     declared = request.headers.get("content-length")
     if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        await _discard_rest(request)
+        # A client waiting for "100 Continue" has sent nothing yet: reading would invite it to.
+        if request.headers.get("expect", "").lower() != "100-continue":
+            await _discard_rest(request)
         raise too_large
     chunks: list[bytes] = []
     size = 0

@@ -395,3 +395,18 @@ async def test_nul_in_any_text_is_a_4xx_not_a_500(mesh: Mesh, service: dict[str,
         response = await mesh.api.get(path, params=params)
         assert response.status_code == 422, (path, response.text)
         assert "NUL" in response.json()["error"]["message"]
+
+
+async def test_a_413_does_not_invite_a_waiting_client_to_send(http_base: str) -> None:
+    """`Expect: 100-continue` with 50 MB announced: a 413 at once, never a 100 Continue."""
+    url = urlsplit(http_base)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    head = (
+        "POST /v2/enqueue HTTP/1.1\r\nHost: oncallnova\r\nContent-Type: application/json\r\n"
+        f"Expect: 100-continue\r\nContent-Length: {50 * 1024 * 1024}\r\n\r\n"
+    )
+    writer.write(head.encode())
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), timeout=5)
+    writer.close()
+    assert response.startswith(b"HTTP/1.1 413"), response[:200]
