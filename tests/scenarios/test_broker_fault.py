@@ -103,6 +103,7 @@ async def test_broker_killed_under_load_loses_nothing_accepted_and_stores_nothin
         child = nats_child(process.pid)
 
         accepted, refused = await _load(base, service["integration_key"], child)
+        print(f"broker killed under load: {len(accepted)} accepted, {len(refused)} refused")
 
         wait_healthy(base, process, timeout=30)  # back by itself, the platform never exited
         assert nats_child(process.pid) != child
