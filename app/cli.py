@@ -143,6 +143,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     from oncallnova.db import migrate
     from oncallnova.db.engine import create_engine, create_sessions
     from oncallnova.db.repositories import incidents as repo
+    from oncallnova.display import safe_text
     from oncallnova.errors import OnCallNovaError
 
     settings = _settings(args)
@@ -169,8 +170,39 @@ def cmd_service(args: argparse.Namespace) -> int:
                     print(json.dumps([_service_json(s) for s in services]))
                 else:
                     for s in services:
-                        print(f"{s.integration_key}  {s.id}  {s.name}")
+                        # Names are stored as sent; a terminal must not obey escapes in them.
+                        print(f"{s.integration_key}  {s.id}  {safe_text(s.name)}")
                 return 0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_incident(args: argparse.Namespace) -> int:
+    """`incident list`: newest incidents, titles shown escaped (`--json`: exactly as stored)."""
+    from oncallnova.db.engine import create_engine, create_sessions
+    from oncallnova.db.repositories import incidents as repo
+    from oncallnova.display import safe_text
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            async with create_sessions(engine)() as session:
+                rows, _ = await repo.list_incidents(session, limit=args.limit, offset=0)
+            if args.json:
+                print(json.dumps([
+                    {"id": i.id, "number": i.number, "status": i.status,
+                     "severity": i.severity, "title": i.title}
+                    for i in rows
+                ]))  # fmt: skip
+            else:
+                for i in rows:
+                    # Titles are stored as sent; a terminal must not obey escapes in them.
+                    print(f"#{i.number}  {i.status:12s}  {i.severity:8s}  {safe_text(i.title)}")
+            return 0
         finally:
             await engine.dispose()
 
@@ -180,6 +212,7 @@ def cmd_service(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from oncallnova.bus.connection import connect
     from oncallnova.bus.dead_letters import dead_letters, replay
+    from oncallnova.display import safe_text
 
     settings = _settings(args)
     if settings.nats_url is None:
@@ -205,7 +238,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                 ]))  # fmt: skip
             else:
                 for d in letters:
-                    print(f"{d.sequence}  {d.consumer}  {d.subject}  {d.reason}")
+                    print(
+                        f"{d.sequence}  {d.consumer}  {safe_text(d.subject)}  {safe_text(d.reason)}"
+                    )
             return 0
         finally:
             await bus.close()
@@ -268,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     common(listing)
     service.set_defaults(func=cmd_service)
+
+    incident = sub.add_parser("incident", help="list incidents")
+    incident_sub = incident.add_subparsers(dest="action", required=True)
+    incidents = incident_sub.add_parser("list", help="newest incidents first")
+    incidents.add_argument("--limit", type=int, default=50)
+    incidents.add_argument("--json", action="store_true", help="titles exactly as stored")
+    common(incidents)
+    incident.set_defaults(func=cmd_incident)
 
     dlq = sub.add_parser("dlq", help="list dead letters, or replay them once the cause is fixed")
     dlq_sub = dlq.add_subparsers(dest="action", required=True)

@@ -17,6 +17,7 @@ from edge.oncall import grpc as oncall_grpc
 from edge.oncall import rest as oncall_rest
 from edge.webui import rest as webui_rest
 from oncallnova.context import AppContext
+from proto import incidents_pb2, ingestion_pb2, oncall_pb2
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,23 @@ EDGES: dict[str, Edge] = {
     "exporter": Edge(exporter_rest.router),
     "webui": Edge(webui_rest.router),
 }
+
+# The proto file of each edge with gRPC services, for server reflection (`grpcurl list`).
+GRPC_PROTOS = {
+    "ingestion": ingestion_pb2.DESCRIPTOR,
+    "incidents": incidents_pb2.DESCRIPTOR,
+    "oncall": oncall_pb2.DESCRIPTOR,
+}
+
+
+def grpc_service_names(names: Iterable[str]) -> list[str]:
+    """Full names of the gRPC services the named edges serve."""
+    return [
+        service.full_name
+        for name in names
+        if name in GRPC_PROTOS
+        for service in GRPC_PROTOS[name].services_by_name.values()
+    ]
 
 
 def include_routers(app: FastAPI, ctx: AppContext, names: Iterable[str]) -> None:

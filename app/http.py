@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
 
 from app.edges import include_routers
+from app.openapi import document_errors
+from oncallnova.bus.connection import BROKER_DOWN
 from oncallnova.context import AppContext
-from oncallnova.errors import OnCallNovaError
+from oncallnova.errors import InvalidInput, OnCallNovaError, Unavailable, error_headers
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -38,7 +43,35 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
 
     @app.exception_handler(OnCallNovaError)
     async def _domain_error(_: Request, error: OnCallNovaError) -> JSONResponse:
-        return JSONResponse(error.to_dict(), status_code=error.status_code)
+        return JSONResponse(
+            error.to_dict(),
+            status_code=error.status_code,
+            headers=error_headers(error.status_code),
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, error: HTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not JSON, an unknown path or method) in the
+        # same `{"error": ...}` shape as every other error.
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        body = {"error": {"code": codes.get(error.status_code, "error"), "message": error.detail}}
+        headers = {**(error.headers or {}), **error_headers(error.status_code)}
+        return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        # PostgreSQL text cannot hold U+0000; a NUL in an id or filter (path or query) reaches
+        # the driver, which refuses the whole statement. That is bad input, not a server fault.
+        if "0x00" in str(error.orig) or "\\u0000" in str(error.orig):
+            invalid = InvalidInput("text must not contain NUL characters (U+0000)")
+            return JSONResponse(invalid.to_dict(), status_code=invalid.status_code)
+        raise error
+
+    @app.exception_handler(nats.errors.Error)
+    async def _broker_error(_: Request, error: nats.errors.Error) -> JSONResponse:
+        # A read or publish that met the broker down: the caller may retry, nothing was done.
+        unavailable = Unavailable(BROKER_DOWN)
+        return JSONResponse(unavailable.to_dict(), status_code=503, headers=error_headers(503))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -65,7 +98,11 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
             status_code=422,
         )
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        responses={503: {"description": "A dependency or a component is down (same body)"}},
+    )
     async def healthz() -> JSONResponse:
         """200 only when the database and NATS answer and every component is running."""
         checks: dict[str, bool] = {}
@@ -85,4 +122,5 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         )
 
     include_routers(app, ctx, edge_names)
+    document_errors(app)
     return app

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import grpc
 import uvicorn
+from grpc_reflection.v1alpha import reflection
 
-from app.edges import EDGES, add_grpc_services
+from app.edges import EDGES, add_grpc_services, grpc_service_names
 from app.http import create_app
 from app.workers import WORKERS
 from oncallnova.bus import declarations
@@ -68,6 +69,9 @@ class Platform:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.nats = EmbeddedNats(settings.data_dir / "nats")
             nats_url = await self.nats.start()
+            # Restarted with backoff if it dies; if it cannot come back, wait() raises and
+            # `oncallnova up` exits non-zero.
+            self.tasks.append(asyncio.create_task(self.nats.supervise(), name="nats-server"))
         engine = create_engine(settings)
         if self.run_migrations:
             await migrate.upgrade(engine, settings.database_schema)
@@ -95,6 +99,11 @@ class Platform:
         if self.edge_names:
             self.grpc_server = grpc.aio.server(interceptors=[ErrorInterceptor()])
             if add_grpc_services(self.grpc_server, self.ctx, self.edge_names):
+                # Reflection: `grpcurl` lists and calls the services without .proto files.
+                reflection.enable_server_reflection(
+                    [*grpc_service_names(self.edge_names), reflection.SERVICE_NAME],
+                    self.grpc_server,
+                )
                 self.grpc_port = self.grpc_server.add_insecure_port(
                     f"{settings.host}:{settings.grpc_port}"
                 )
@@ -131,6 +140,9 @@ class Platform:
 
     async def stop(self) -> None:
         """Stop taking work, finish what is in hand, drain the bus, stop the child server."""
+        for task in self.tasks:
+            if task.get_name() == "nats-server":
+                task.cancel()  # no restarts while stopping
         if self.http is not None:
             self.http.should_exit = True
         if self.grpc_server is not None:

@@ -38,13 +38,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class EmbeddedNats:
-    """Starts nats-server with JetStream on loopback, data under `data_dir`; stops it cleanly."""
+# Waits before each restart of a server that died. A server that ran at least STABLE_AFTER_S
+# starts the sequence afresh; one that keeps dying sooner uses it up, and then the platform
+# exits non-zero so systemd, Docker or a person notices.
+RESTART_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+STABLE_AFTER_S = 30.0
 
-    def __init__(self, data_dir: Path, port: int = 0) -> None:
+
+class EmbeddedNats:
+    """Starts nats-server with JetStream on loopback, data under `data_dir`; stops it cleanly;
+    `supervise()` restarts it (same port, same data) when it dies."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 0,
+        backoff: tuple[float, ...] = RESTART_BACKOFF_S,
+        stable_after_s: float = STABLE_AFTER_S,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.process: asyncio.subprocess.Process | None = None
+        self.backoff = backoff
+        self.stable_after_s = stable_after_s
+        self.restarts = 0
+        self.stopping = False
 
     @property
     def url(self) -> str:
@@ -71,17 +89,62 @@ class EmbeddedNats:
                     f"nats-server exited with {self.process.returncode}; see {log_file}"
                 )
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                await writer.wait_closed()
-                log.info("embedded nats-server on %s (data %s)", self.url, store)
-                return self.url
-            except OSError:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                try:
+                    # Our server greets with INFO; anything else on the port is not it.
+                    greeting = await asyncio.wait_for(reader.readline(), timeout=1)
+                finally:
+                    writer.close()
+                    await writer.wait_closed()
+                if greeting.startswith(b"INFO") and self.process.returncode is None:
+                    log.info("embedded nats-server on %s (data %s)", self.url, store)
+                    return self.url
                 await asyncio.sleep(0.05)
+            except (OSError, TimeoutError):
+                await asyncio.sleep(0.05)
+        self.process.kill()  # not listening: do not leave it holding the data directory
+        await self.process.wait()
         raise RuntimeError(f"nats-server did not listen on {self.port} within {wait_s}s")
+
+    async def supervise(self) -> None:
+        """Restart the server each time it dies, with backoff; raise if it cannot come back.
+
+        Its JetStream data is on disk, so a restarted server has every stream and message it had
+        stored; the platform's NATS connection reconnects to the same port by itself.
+        """
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            assert self.process is not None
+            started_at = loop.time()
+            code = await self.process.wait()
+            if self.stopping:
+                return
+            if loop.time() - started_at >= self.stable_after_s:
+                failures = 0
+            log.error("embedded nats-server exited with %s; restarting it", code)
+            while True:
+                if failures >= len(self.backoff):
+                    raise RuntimeError(
+                        f"embedded nats-server could not be restarted after {failures} "
+                        f"attempts; see {self.data_dir / 'nats-server.log'}"
+                    )
+                await asyncio.sleep(self.backoff[failures])
+                failures += 1
+                if self.stopping:
+                    return
+                try:
+                    await self.start()
+                except (RuntimeError, OSError) as error:
+                    log.error("restarting embedded nats-server failed: %s", error)
+                    continue
+                self.restarts += 1
+                log.warning("embedded nats-server restarted on %s", self.url)
+                break
 
     async def stop(self) -> None:
         """SIGTERM and wait: JetStream flushes its files before exiting."""
+        self.stopping = True
         if self.process is None or self.process.returncode is not None:
             return
         self.process.terminate()

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from oncallnova.display import ELLIPSIS
+
+# An error message may quote what the client sent: bounded, so a 100 KB id echoed back cannot
+# overflow a gRPC status (metadata is limited to a few KB) or bloat a response.
+MAX_MESSAGE_CHARS = 1000
+
 
 class OnCallNovaError(Exception):
     """An error a client can cause; `field` names the offending input when there is one."""
@@ -10,6 +16,8 @@ class OnCallNovaError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 1] + ELLIPSIS
         super().__init__(message)
         self.message = message
         self.field = field
@@ -39,3 +47,21 @@ class Conflict(OnCallNovaError):
 class Unauthorized(OnCallNovaError):
     status_code = 401
     code = "unauthorized"
+
+
+class Unavailable(OnCallNovaError):
+    """A dependency (the broker) is down: nothing was stored; retry after `retry_after_s`."""
+
+    status_code = 503
+    code = "unavailable"
+    retry_after_s = 2
+
+
+def error_headers(status_code: int) -> dict[str, str]:
+    """Headers an error answer needs: when to retry a 503, and to stop reading a 413's body."""
+    if status_code == 503:
+        return {"Retry-After": str(Unavailable.retry_after_s)}
+    if status_code == 413:
+        # uvicorn then closes the connection instead of reading the rest of a huge body.
+        return {"Connection": "close"}
+    return {}

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+import nats.errors
 
 from oncallnova.errors import OnCallNovaError
 
@@ -24,11 +25,34 @@ STATUS_CODES = {
     409: grpc.StatusCode.ALREADY_EXISTS,
     413: grpc.StatusCode.INVALID_ARGUMENT,
     422: grpc.StatusCode.INVALID_ARGUMENT,
+    503: grpc.StatusCode.UNAVAILABLE,
 }
 
 
 def status_for(error: OnCallNovaError) -> grpc.StatusCode:
     return STATUS_CODES.get(error.status_code, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class _Undecodable:
+    """Stands for a request whose bytes are not the method's protobuf message."""
+
+
+_UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    # grpc answers a deserializer's exception with UNKNOWN and the exception's class in the
+    # message; the handler below answers INVALID_ARGUMENT in plain words instead.
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:
+            return _UNDECODABLE
+
+    return deserialize
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -44,18 +68,28 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if request is _UNDECODABLE:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"the request is not a valid protobuf message for {method}",
+                )
             try:
                 return await inner(request, context)
             except grpc.aio.AbortError:
                 raise
             except OnCallNovaError as error:
                 await context.abort(status_for(error), error.message)
+            except (nats.errors.Error, ConnectionError):
+                # The broker is down: the caller may retry; nothing was done.
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE, "the message broker is unavailable; retry later"
+                )
             except Exception:
                 log.exception("gRPC %s failed", method)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )

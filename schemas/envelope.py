@@ -19,6 +19,9 @@ PRODUCER = "Onc-Producer"
 CORRELATION_ID = "Onc-Correlation"
 CAUSATION_ID = "Onc-Causation"
 INTEGRATION_KEY = "Integration-Key"
+# Unix milliseconds after which a stored copy of this message must be ignored: its publisher
+# stopped waiting for the PubAck then and told its caller the message was not accepted.
+STORE_BY = "Onc-Store-By"
 
 # Added when the runtime moves a message to `dlq.<consumer>`.
 DLQ_REASON = "Onc-Dlq-Reason"

@@ -10,9 +10,16 @@ turns each body into `CanonicalAlertV1` (`oncallnova.alerts.normalise`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from schemas.alert_v1 import Severity
@@ -28,6 +35,22 @@ MAX_SENDER_FINGERPRINT_LENGTH = 128
 class _WireModel(BaseModel):
     # extra="ignore": real clients send fields of their own and must not be refused for it.
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+def _utc_representable(value: datetime) -> datetime:
+    # `0001-01-01T00:00:00+01:00` is year 0 in UTC: Python, PostgreSQL drivers and the workers
+    # all fail on it. Refused here, so no worker ever meets an instant it cannot convert.
+    try:
+        (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "instant_range", "must be between 0001-01-01 and 9999-12-31 in UTC"
+        ) from None
+    return value
+
+
+# An ISO 8601 timestamp that names an instant every worker can convert to UTC.
+Instant = Annotated[datetime, AfterValidator(_utc_representable)]
 
 
 def _check_routing_key(value: str) -> str:
@@ -65,7 +88,7 @@ class PagerDutyPayload(_WireModel):
     summary: str = Field(min_length=1, max_length=1024)
     source: str
     severity: Severity
-    timestamp: datetime | None = Field(default=None, description="ISO 8601")
+    timestamp: Instant | None = Field(default=None, description="ISO 8601")
     component: str | None = None
     group: str | None = None
     class_: str | None = Field(default=None, alias="class")
@@ -126,7 +149,7 @@ class PagerDutyEventV2(_WireModel):
 class PagerDutyChangePayload(_WireModel):
     summary: str = Field(min_length=1, max_length=1024)
     source: str | None = None
-    timestamp: datetime | None = Field(default=None, description="ISO 8601")
+    timestamp: Instant | None = Field(default=None, description="ISO 8601")
     custom_details: dict[str, Any] | None = None
 
     _timestamp_blank = field_validator("timestamp", mode="before")(_blank_as_none)
@@ -162,8 +185,8 @@ class AlertmanagerAlert(_WireModel):
     status: AlertStatus
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime = Field(alias="startsAt")
-    ends_at: datetime | None = Field(
+    starts_at: Instant = Field(alias="startsAt")
+    ends_at: Instant | None = Field(
         default=None, alias="endsAt", description="Absent (None) while firing."
     )
     generator_url: str | None = Field(default=None, alias="generatorURL")

@@ -174,3 +174,13 @@ def pd_event(
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
+
+
+def api_auth_headers(base: str) -> dict[str, str]:
+    """Headers that let a test client call the REST API of the platform at `base`.
+
+    Empty while the API is open. Once routes need a bearer token, this is the one place that
+    obtains one, and tests that fuzz or drive the whole API (Schemathesis) keep working.
+    """
+    token = os.environ.get("TEST_API_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}

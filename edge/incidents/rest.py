@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from edge.incidents import service, services_rest
+from edge.inputs import Input
 from oncallnova.auth import current_actor
 from oncallnova.context import AppContext
 from schemas.incident_v1 import IncidentV1
@@ -45,15 +46,15 @@ class TimelineOut(BaseModel):
     timeline: list[TimelineItem]
 
 
-class EscalateIn(BaseModel):
+class EscalateIn(Input):
     escalation_level: int | None = Field(default=None, ge=0, le=100)
 
 
-class ReassignIn(BaseModel):
+class ReassignIn(Input):
     assignee_id: str = Field(min_length=1, max_length=36)
 
 
-class NoteIn(BaseModel):
+class NoteIn(Input):
     note: str = Field(min_length=1, max_length=65536)
 
 

@@ -3,13 +3,14 @@ changes published as commands for the lifecycle worker."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from oncallnova.bus.connection import Outgoing
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Incident, TimelineEntry
 from oncallnova.db.repositories import incidents as repo
+from oncallnova.display import echo
 from oncallnova.errors import InvalidInput, NotFound
 from schemas.envelope import Envelope
 from schemas.incident_v1 import CommandAction, IncidentCommandV1, IncidentV1
@@ -26,9 +27,18 @@ def check_choices(field: str, values: list[str], allowed: tuple[str, ...]) -> li
     for value in values:
         if value not in allowed:
             raise InvalidInput(
-                f"{field}: {value!r} is not one of {', '.join(allowed)}", field=field
+                f"{field}: {echo(value)} is not one of {', '.join(allowed)}", field=field
             )
     return values
+
+
+def _utc_representable(moment: datetime) -> bool:
+    # The database driver converts to UTC: `9999-12-31T23:59:59-01:00` would overflow there.
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 async def list_incidents(
@@ -51,6 +61,10 @@ async def list_incidents(
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(f"{name}: needs a UTC offset, e.g. 2026-11-28T10:00:00Z", field=name)
+        if moment is not None and not _utc_representable(moment):
+            raise InvalidInput(
+                f"{name}: must be between 0001-01-01 and 9999-12-31 in UTC", field=name
+            )
     async with ctx.sessions() as session:
         rows, total = await repo.list_incidents(
             session,
@@ -73,10 +87,15 @@ async def find_incident(ctx: AppContext, ref: str) -> Incident:
         async with ctx.sessions() as session:
             incident = await repo.get_incident(session, ref)
             number = ref.lstrip("#")
-            if incident is None and number.isdigit() and int(number) <= MAX_NUMBER:
+            if (
+                incident is None
+                and number.isascii()
+                and number.isdigit()
+                and int(number) <= MAX_NUMBER
+            ):
                 incident = await repo.incident_by_number(session, int(number))
     if incident is None:
-        raise NotFound(f"no incident {ref!r}", field="id")
+        raise NotFound(f"no incident {echo(ref)}", field="id")
     return incident
 
 
@@ -103,5 +122,5 @@ async def send_command(
         **fields,
     )
     envelope = Envelope(type=INCIDENT_COMMAND.type(), producer="edge.incidents")
-    await ctx.bus.publish(Outgoing.of(INCIDENT_COMMAND, incident.id, command, envelope))
+    await ctx.bus.publish_or_refuse(Outgoing.of(INCIDENT_COMMAND, incident.id, command, envelope))
     return envelope.id, incident.id

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edge.inputs import Input
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Service
 from oncallnova.db.repositories import incidents as repo
+from oncallnova.display import echo
 from oncallnova.errors import NotFound
 
 WEBHOOK_SECRET = Field(
@@ -20,7 +22,7 @@ WEBHOOK_SECRET = Field(
 )
 
 
-class ServiceIn(BaseModel):
+class ServiceIn(Input):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=10_000)
@@ -28,12 +30,20 @@ class ServiceIn(BaseModel):
     webhook_secret: str | None = WEBHOOK_SECRET
 
 
-class ServicePatch(BaseModel):
+class ServicePatch(Input):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=10_000)
     escalation_policy_id: str | None = Field(default=None, max_length=36)
     webhook_secret: str | None = WEBHOOK_SECRET
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str:
+        # Absent means "keep it"; null would erase a required name.
+        if value is None:
+            raise ValueError("must not be null (leave it out to keep the name)")
+        return value
 
 
 class ServiceOut(BaseModel):
@@ -87,7 +97,7 @@ def router(ctx: AppContext) -> APIRouter:
                 await repo.service_by_id(session, service_id) if len(service_id) <= 36 else None
             )
             if service is None:
-                raise NotFound(f"no service {service_id!r}", field="service_id")
+                raise NotFound(f"no service {echo(service_id)}", field="service_id")
             return ServiceOut.of(service)
 
     @api.patch("/{service_id}", response_model=ServiceOut)

@@ -19,6 +19,7 @@ from oncallnova.alerts.validation import InvalidAlert, parse_alert_body
 from oncallnova.bus.connection import Outgoing
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
+from oncallnova.display import echo
 from oncallnova.errors import NotFound, Unauthorized
 from oncallnova.services.keys import ServiceKeys
 from schemas.envelope import INTEGRATION_KEY, Envelope
@@ -59,7 +60,10 @@ def check_grafana_signature(
         )
     if timestamp is not None:
         current = time.time() if now is None else now
-        if not timestamp.isdigit() or abs(current - int(timestamp)) > MAX_SIGNATURE_AGE_S:
+        if (
+            not (timestamp.isascii() and timestamp.isdigit())
+            or abs(current - int(timestamp)) > MAX_SIGNATURE_AGE_S
+        ):
             raise Unauthorized(
                 f"{TIMESTAMP_HEADER}: more than five minutes away from now", field=TIMESTAMP_HEADER
             )
@@ -96,7 +100,7 @@ class Ingestion:
             raise InvalidAlert([f"{field}: required"])
         if await self.keys.service_id(key) is None:
             raise UnknownIntegrationKey(
-                f"{field}: no service has integration key {key!r}", field=field
+                f"{field}: no service has integration key {echo(key)}", field=field
             )
         if fmt == "grafana":
             # Every path (HTTP, gRPC) comes through here: a service with a webhook secret
@@ -113,6 +117,8 @@ class Ingestion:
                 document["dedup_key"] = dedup_key
                 raw = json.dumps(document, separators=(",", ":")).encode()
         headers = {INTEGRATION_KEY: key} if integration_key else None
-        await self.ctx.bus.publish(Outgoing.of(ALERT_RECEIVED, fmt, raw, envelope, headers=headers))
+        await self.ctx.bus.publish_or_refuse(
+            Outgoing.of(ALERT_RECEIVED, fmt, raw, envelope, headers=headers)
+        )
         count = len(body.alerts) if isinstance(body, AlertmanagerWebhookV4 | GrafanaWebhook) else 1
         return Accepted(message_id=envelope.id, dedup_key=dedup_key, alerts=count)

@@ -10,6 +10,7 @@ import grpc
 from edge.oncall import schemas
 from edge.oncall import service as svc
 from oncallnova.db.repositories import oncall as repo
+from oncallnova.display import echo
 from oncallnova.errors import InvalidInput, OnCallNovaError
 from oncallnova.grpc_errors import status_for
 from proto import oncall_pb2 as pb
@@ -29,7 +30,7 @@ def _instant(value: str, field: str) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:
-        raise InvalidInput(f"{value!r} is not an RFC 3339 time", field=field) from exc
+        raise InvalidInput(f"{echo(value)} is not an RFC 3339 time", field=field) from exc
 
 
 def _shift_pb(shift: schemas.ShiftOut) -> pb.Shift:

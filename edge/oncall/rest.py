@@ -150,7 +150,7 @@ def router(ctx: "AppContext") -> APIRouter:
     async def list_users(
         session: Session,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     ) -> list[schemas.UserOut]:
         """Users ordered by name."""
         return [_user_out(u) for u in await repo.list_users(session, limit=limit, offset=offset)]
@@ -355,6 +355,8 @@ def router(ctx: "AppContext") -> APIRouter:
     ) -> list[schemas.OverrideOut]:
         """Overrides touching `[start, end)`; both bounds optional."""
         await repo.get_schedule(session, schedule_id)
+        start = None if start is None else require_aware(start, "start")
+        end = None if end is None else require_aware(end, "end")
         found = await repo.list_overrides(session, schedule_id, start, end)
         return [_override_out(o) for o in found]
 

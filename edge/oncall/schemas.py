@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edge.inputs import Input
 from oncallnova.errors import InvalidInput
 from oncallnova.oncall.localtime import zone
 
@@ -23,7 +24,7 @@ def _check_zone(value: str) -> str:
     return value
 
 
-class _In(BaseModel):
+class _In(Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

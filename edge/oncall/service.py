@@ -18,9 +18,9 @@ from oncallnova.oncall.validation import validate_layer
 MAX_RENDER_SPAN = timedelta(days=366)
 
 
-def _wall_clock(value: datetime, time_zone: str) -> datetime:
+def _wall_clock(value: datetime, time_zone: str, field: str) -> datetime:
     # An offset, if the client sent one, names an instant: read it on the schedule's clock.
-    return value if value.tzinfo is None else to_local(value, zone(time_zone))
+    return value if value.tzinfo is None else to_local(require_aware(value, field), zone(time_zone))
 
 
 def layer_from_input(layer: schemas.LayerIn, time_zone: str, field: str) -> domain.Layer:
@@ -29,8 +29,8 @@ def layer_from_input(layer: schemas.LayerIn, time_zone: str, field: str) -> doma
         id="",
         name=layer.name,
         user_ids=tuple(layer.users),
-        rotation_start=_wall_clock(layer.rotation_start, time_zone),
-        end=None if layer.end is None else _wall_clock(layer.end, time_zone),
+        rotation_start=_wall_clock(layer.rotation_start, time_zone, f"{field}.rotation_start"),
+        end=None if layer.end is None else _wall_clock(layer.end, time_zone, f"{field}.end"),
         turn_unit=domain.TurnUnit(layer.turn_unit),
         turn_length=layer.turn_length,
         restrictions=tuple(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from pydantic import BaseModel
@@ -15,11 +17,17 @@ from pydantic import BaseModel
 import nats
 from oncallnova import telemetry
 from oncallnova.bus import declarations
+from oncallnova.errors import Unavailable
 from oncallnova.settings import Settings
-from schemas.envelope import Envelope
+from schemas.envelope import STORE_BY, Envelope
 from schemas.subjects import Topic, namespaced
 
 log = logging.getLogger(__name__)
+
+# How long an edge waits for a PubAck before telling its caller "503, try again": well under a
+# client's own timeout, long enough for an embedded broker restarted after a crash to be back.
+EDGE_PUBACK_TIMEOUT_S = 5.0
+BROKER_DOWN = "the message broker is unavailable; nothing was stored, retry later"
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,70 @@ class Bus:
             self.full(message.subject), message.body, headers=message.headers()
         )
 
+    async def publish_or_refuse(
+        self, message: Outgoing, timeout_s: float = EDGE_PUBACK_TIMEOUT_S
+    ) -> PubAck:
+        """Publish for a caller who is waiting: a PubAck, or `Unavailable` and nothing stored.
+
+        nats-py keeps publishes made while it reconnects (and ones queued just before the
+        connection dropped) and sends them once the broker is back, which would store a message
+        whose sender was told it failed. So: refuse at once while disconnected; after a failed
+        publish take it back out of the client's outgoing buffer; and if it had already been
+        written to the socket (stored or not, nobody knows), publish it again under the same
+        `Nats-Msg-Id` once reconnected: the stream stores it at most once and the PubAck is an
+        answer, 202 either way. If no PubAck comes within `timeout_s` (a frozen broker that
+        wakes up later would still store it), the `Onc-Store-By` header makes every worker
+        ignore a copy stored after that moment (`stored_too_late`).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        subject, headers = self.full(message.subject), message.headers()
+        headers[STORE_BY] = str(int((time.time() + timeout_s) * 1000))
+        written = False
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            if not self.nc.is_connected:
+                if not written:
+                    raise Unavailable(BROKER_DOWN)
+                await asyncio.sleep(0.05)
+            else:
+                try:
+                    return await self.js.publish(
+                        subject, message.body, timeout=remaining, headers=headers
+                    )
+                except (nats.errors.Error, TimeoutError, OSError) as error:
+                    if self._withdraw(message.envelope.id):
+                        # Never left this process: nothing can be stored.
+                        raise Unavailable(BROKER_DOWN) from error
+                    if isinstance(error, nats.js.errors.APIError) and not isinstance(
+                        error, nats.js.errors.ServiceUnavailableError
+                    ):
+                        raise  # the broker answered and refused: not an outage
+                    written = True
+                    await asyncio.sleep(0.05)
+        log.warning(
+            "publish of %s to %s unconfirmed within %.1fs: refused; a late copy is ignored",
+            message.envelope.id,
+            subject,
+            timeout_s,
+        )
+        raise Unavailable(BROKER_DOWN)
+
+    def _withdraw(self, message_id: str) -> bool:
+        """Drop a not-yet-sent publish carrying `message_id` from nats-py's outgoing buffer."""
+        # The PUB command is queued in `_pending` until the flusher (or a reconnect) writes it;
+        # both run on this event loop, so nothing is written between this check and the removal.
+        marker = f"Nats-Msg-Id: {message_id}\r\n".encode()
+        pending: list[bytes] = self.nc._pending
+        kept = [command for command in pending if marker not in command]
+        if len(kept) == len(pending):
+            return False
+        self.nc._pending = kept
+        self.nc._pending_data_size = sum(len(command) for command in kept)
+        return True
+
     async def publish_all(self, messages: Sequence[Outgoing], timeout_s: float = 10.0) -> None:
         """Publish a batch's effects with their PubAcks in flight together.
 
@@ -115,6 +187,18 @@ class Bus:
     async def close(self) -> None:
         if self.nc.is_connected:
             await self.nc.drain()
+
+
+def stored_too_late(msg: Msg) -> bool:
+    """True for a message stored after its `Onc-Store-By`: its publisher had given up on it."""
+    store_by = (msg.headers or {}).get(STORE_BY)
+    if not store_by or not store_by.isascii() or not store_by.isdigit():
+        return False
+    try:
+        stored_at = msg.metadata.timestamp
+    except (nats.errors.NotJSMessageError, ValueError, IndexError):
+        return False
+    return stored_at.timestamp() * 1000 > int(store_by)
 
 
 async def connect(settings: Settings, url: str | None = None, *, name: str = "oncallnova") -> Bus:

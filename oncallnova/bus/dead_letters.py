@@ -17,6 +17,7 @@ from schemas.envelope import (
     DLQ_REASON,
     DLQ_SUBJECT,
     MSG_ID,
+    STORE_BY,
 )
 from schemas.subjects import DLQ
 
@@ -66,7 +67,10 @@ async def replay(bus: Bus, consumer: str, limit: int | None = None) -> int:
     async for letter in dead_letters(bus, consumer):
         if limit is not None and replayed >= limit:
             break
-        headers = {k: v for k, v in letter.headers.items() if k not in DLQ_HEADERS}
+        # A replay is stored long after the original's Onc-Store-By: it must not be ignored.
+        headers = {
+            k: v for k, v in letter.headers.items() if k not in DLQ_HEADERS and k != STORE_BY
+        }
         headers[MSG_ID] = f"{letter.original_id or 'dlq'}:replay:{letter.sequence}"
         await bus.js.publish(letter.subject, letter.data, headers=headers)
         await bus.js.delete_msg(bus.stream("DLQ"), letter.sequence)

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oncallnova import telemetry
 from oncallnova.bus import declarations
-from oncallnova.bus.connection import Bus, Outgoing
+from oncallnova.bus.connection import Bus, Outgoing, stored_too_late
 from oncallnova.bus.pull import Puller
 from schemas.envelope import (
     DLQ_CONSUMER,
@@ -180,6 +180,7 @@ class WorkerStats:
     handled: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    ignored_late: int = 0
     batches: int = 0
     last_batch_at: float = 0.0
     running: bool = False
@@ -298,6 +299,15 @@ class WorkerRunner(Generic[T]):
     async def _decode_all(self, msgs: list[Msg]) -> list[Delivery[T]]:
         deliveries: list[Delivery[T]] = []
         for msg in msgs:
+            if stored_too_late(msg):
+                # Its sender was answered "not accepted" (503): acting on it would break that.
+                log.warning(
+                    "%s: ignoring a message stored after its publisher gave up",
+                    self.worker.consumer,
+                )
+                self.stats.ignored_late += 1
+                await msg.ack()
+                continue
             try:
                 deliveries.append(self._decode(msg))
             except InvalidMessage as error:

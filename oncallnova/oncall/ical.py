@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from icalendar import Calendar, Event
 
+from oncallnova.display import safe_text
 from oncallnova.oncall.model import Shift, ShiftSource
+
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+
+
+def _one_line(text: str) -> str:
+    """A name as one line of calendar text: line breaks become spaces (a raw newline would end
+    the content line), other control and bidi characters visible escapes."""
+    return safe_text(_LINE_BREAKS.sub(" ", text))
+
 
 PRODID = "-//OnCallNova//On-call schedules//EN"
 
@@ -18,7 +29,7 @@ def _calendar(name: str) -> Calendar:
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-calname", _one_line(name))
     return calendar
 
 
@@ -30,8 +41,8 @@ def _event(uid: str, summary: str, shift: Shift, stamp: datetime, description: s
     event.add("dtstamp", stamp.astimezone(UTC))
     event.add("dtstart", shift.start.astimezone(UTC))
     event.add("dtend", shift.end.astimezone(UTC))
-    event.add("summary", summary)
-    event.add("description", description)
+    event.add("summary", _one_line(summary))
+    event.add("description", _one_line(description))
     event.add("transp", "TRANSPARENT")  # being on call does not make a person busy
     return event
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from oncallnova.display import echo
 from oncallnova.errors import InvalidInput
 
 
@@ -22,7 +23,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput(f"unknown IANA time zone {name!r}", field="time_zone") from exc
+        raise InvalidInput(f"unknown IANA time zone {echo(name)}", field="time_zone") from exc
 
 
 def to_instant(local: datetime, tz: ZoneInfo) -> datetime:
@@ -47,8 +48,22 @@ def is_ambiguous(local: datetime, tz: ZoneInfo) -> bool:
     return first != second and not is_nonexistent(local, tz)
 
 
+# Instants the on-call maths accepts: queries look months around them (render HORIZON) and
+# walk rotations from their start, so the ends of Python's datetime range (years 1 and 9999)
+# would overflow. Far wider than any real schedule.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def require_aware(value: datetime, field: str) -> datetime:
-    """`value` in UTC, or InvalidInput if it carries no offset."""
+    """`value` in UTC, or InvalidInput if it carries no offset or lies outside
+    [EARLIEST, LATEST]."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput("a time zone offset is required (e.g. 2024-03-01T09:00Z)", field=field)
-    return value.astimezone(UTC)
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not EARLIEST <= instant <= LATEST:
+        raise InvalidInput("must be between 1900-01-01 and 9000-01-01 (UTC)", field=field)
+    return instant

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from oncallnova.errors import Conflict, InvalidInput
-from oncallnova.oncall.localtime import is_nonexistent, zone
+from oncallnova.oncall.localtime import EARLIEST, LATEST, is_nonexistent, zone
 from oncallnova.oncall.model import Layer, Override, TurnUnit
 
 MAX_TURN_HOURS = 24 * 7 * 52  # a turn longer than a year is almost surely a typo
@@ -22,6 +22,13 @@ def validate_layer(layer: Layer, time_zone: str, field: str = "layer") -> None:
     hours = {TurnUnit.HOURS: 1, TurnUnit.DAYS: 24, TurnUnit.WEEKS: 168}[TurnUnit(layer.turn_unit)]
     if layer.turn_length * hours > MAX_TURN_HOURS:
         raise InvalidInput("a turn may last at most 52 weeks", field=f"{field}.turn_length")
+    for name, moment in (("rotation_start", layer.rotation_start), ("end", layer.end)):
+        if moment is not None and not (
+            EARLIEST.replace(tzinfo=None)
+            <= moment.replace(tzinfo=None)
+            <= LATEST.replace(tzinfo=None)
+        ):
+            raise InvalidInput("must be between 1900-01-01 and 9000-01-01", field=f"{field}.{name}")
     # A recurring handoff that lands in a DST gap follows the RFC 5545 rule, but the first
     # handoff is one explicit instant: if it does not exist, the caller meant something else.
     if is_nonexistent(layer.rotation_start, tz):

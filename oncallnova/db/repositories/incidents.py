@@ -31,6 +31,7 @@ from oncallnova.db.models.incidents import (
     TimelineEntry,
 )
 from oncallnova.db.types import new_id, utcnow
+from oncallnova.display import echo
 from oncallnova.errors import Conflict, InvalidInput, NotFound
 from oncallnova.incidents.rules import OPEN_STATUSES, IncidentState
 
@@ -73,7 +74,7 @@ async def _require_policy(session: AsyncSession, policy_id: str | None) -> None:
 
     if policy_id is not None and await session.get(EscalationPolicy, policy_id) is None:
         raise InvalidInput(
-            f"escalation_policy_id: no escalation policy {policy_id!r}",
+            f"escalation_policy_id: no escalation policy {echo(policy_id)}",
             field="escalation_policy_id",
         )
 
@@ -106,7 +107,7 @@ async def update_service(session: AsyncSession, service_id: str, **changes: Any)
     """Change name, description or escalation policy (only the keys given)."""
     service = await session.get(Service, service_id)
     if service is None:
-        raise NotFound(f"no service {service_id!r}", field="service_id")
+        raise NotFound(f"no service {echo(service_id)}", field="service_id")
     if "name" in changes:
         await _require_unique_name(session, changes["name"], service_id)
     if "escalation_policy_id" in changes:

@@ -1,0 +1,153 @@
+"""The embedded broker killed under load: every 202 becomes an incident, every other answer
+leaves no trace, and the nats-server child comes back by itself. If it cannot come back,
+`oncallnova up` exits non-zero so a process supervisor notices."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import free_port
+from tests.scenarios.test_embedded_default import start, stop, wait_healthy
+
+pytestmark = pytest.mark.embedded
+
+LOAD_SECONDS = 4.0
+KILL_AFTER_S = 1.0
+CONCURRENCY = 8
+
+
+def nats_child(parent: int) -> int:
+    """The pid of the nats-server child of `parent`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == parent and comm.startswith("nats-server"):
+            return int(entry.name)
+    raise AssertionError(f"no nats-server child of {parent}")
+
+
+async def _load(base: str, key: str, kill: int) -> tuple[set[str], set[str]]:
+    """PagerDuty triggers with unique dedup keys for LOAD_SECONDS; SIGKILL `kill` meanwhile."""
+    accepted: set[str] = set()
+    refused: set[str] = set()
+    counter = iter(range(1_000_000))
+    deadline = time.monotonic() + LOAD_SECONDS
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        while time.monotonic() < deadline:
+            dedup_key = f"load-{next(counter)}"
+            body = {
+                "routing_key": key,
+                "event_action": "trigger",
+                "dedup_key": dedup_key,
+                "payload": {"summary": dedup_key, "source": "fault", "severity": "critical"},
+            }
+            try:
+                response = await client.post("/v2/enqueue", json=body)
+                status = response.status_code
+            except httpx.HTTPError:
+                status = 0
+            (accepted if status == 202 else refused).add(dedup_key)
+            if status not in (202, 503):
+                raise AssertionError(f"{dedup_key}: unexpected {status}")
+
+    async def killer() -> None:
+        await asyncio.sleep(KILL_AFTER_S)
+        os.kill(kill, signal.SIGKILL)
+
+    async with httpx.AsyncClient(base_url=base, timeout=30, trust_env=False) as client:
+        await asyncio.gather(killer(), *(sender(client) for _ in range(CONCURRENCY)))
+    return accepted, refused
+
+
+async def _dedup_keys(client: httpx.AsyncClient, service_id: str) -> set[str]:
+    keys: set[str] = set()
+    offset = 0
+    while True:
+        page = (
+            await client.get(
+                "/api/v1/incidents",
+                params={"service_id": service_id, "limit": 500, "offset": offset},
+            )
+        ).json()
+        keys |= {incident["dedup_key"] for incident in page["incidents"]}
+        offset += 500
+        if offset >= page["total"]:
+            return keys
+
+
+async def test_broker_killed_under_load_loses_nothing_accepted_and_stores_nothing_refused(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(tmp_path / "data", port)
+    try:
+        wait_healthy(base, process)
+        async with httpx.AsyncClient(base_url=base, timeout=30, trust_env=False) as client:
+            service = (await client.post("/api/v1/services", json={"name": "fault"})).json()
+        child = nats_child(process.pid)
+
+        accepted, refused = await _load(base, service["integration_key"], child)
+        print(f"broker killed under load: {len(accepted)} accepted, {len(refused)} refused")
+
+        wait_healthy(base, process, timeout=30)  # back by itself, the platform never exited
+        assert nats_child(process.pid) != child
+        assert len(accepted) > 50, (len(accepted), len(refused))
+        async with httpx.AsyncClient(base_url=base, timeout=30, trust_env=False) as client:
+            deadline = time.monotonic() + 60
+            found = await _dedup_keys(client, service["id"])
+            while not accepted <= found and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                found = await _dedup_keys(client, service["id"])
+            assert accepted <= found, f"{len(accepted - found)} accepted alerts lost"
+            await asyncio.sleep(1.0)  # anything refused that was going to leak has leaked now
+            found = await _dedup_keys(client, service["id"])
+            assert not (found & refused), f"refused yet stored: {sorted(found & refused)[:5]}"
+            assert found == accepted
+    finally:
+        if process.poll() is None:
+            stop(process)
+
+
+def test_up_exits_non_zero_when_the_broker_cannot_come_back(tmp_path: Path) -> None:
+    """A broker that dies again each time it is restarted (a crash loop) uses up the backoff."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start(tmp_path / "data", port)
+    try:
+        wait_healthy(base, process)
+        killed: set[int] = set()
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                child = nats_child(process.pid)
+            except AssertionError:
+                time.sleep(0.01)
+                continue
+            if child not in killed:
+                os.kill(child, signal.SIGKILL)
+                killed.add(child)
+            time.sleep(0.01)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode not in (0, None), output
+        assert "could not be restarted" in output, output
+        assert len(killed) > 1  # it was restarted, more than once, before giving up
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
