@@ -73,7 +73,7 @@ class FingerprinterWorker(Worker[Received]):
             raise InvalidMessage("unknown integration key in batch")
         if unknown:
             # Only the key's first characters: dead-letter reasons are shown and logged.
-            shown = unknown[0].data.integration_key[:4] + "…"
+            shown = unknown[0].data.integration_key[:4] + "..."
             raise InvalidMessage(f"integration key: no service has key {shown!r}")
         for delivery in batch:
             service_id = services[delivery.data.integration_key]
