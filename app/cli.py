@@ -54,6 +54,14 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
     settings = platform.settings
     base = f"http://{settings.host}:{settings.port}"
     lines = ["OnCallNova is running."]
+    if platform.generated_admin_password:
+        # Printed this once, to the terminal only (never logged): it is not stored anywhere.
+        lines += [
+            "  First start: an admin account was created; log in with",
+            "    username   admin",
+            f"    password   {platform.generated_admin_password}",
+            "  and change it (POST /api/v1/auth/password): it is not shown again.",
+        ]
     if platform.http is not None:
         lines += [
             f"  UI and API     {base}/",
@@ -70,15 +78,6 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
         )
     if platform.runners:
         lines.append(f"  workers        {', '.join(platform.runners)}")
-    if platform.generated_admin_password:
-        # Printed this once, to the terminal only (never logged): it is not stored anywhere.
-        lines += [
-            "",
-            "  First start: an admin account was created.",
-            "    username   admin",
-            f"    password   {platform.generated_admin_password}",
-            "  Change it after logging in (POST /api/v1/auth/password); it is not shown again.",
-        ]
     print("\n".join(lines), flush=True)
     waiter = asyncio.create_task(platform.wait())
     stopper = asyncio.create_task(stop.wait())
