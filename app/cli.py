@@ -76,6 +76,10 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
         lines.append(
             f"  NATS           {platform.nats.url} (embedded, data in {settings.data_dir})"
         )
+        lines.append(
+            f"  NATS users     {platform.nats.data_dir / 'credentials.json'} "
+            "(producer: publish alert.received.v1.> only)"
+        )
     if platform.runners:
         lines.append(f"  workers        {', '.join(platform.runners)}")
     print("\n".join(lines), flush=True)
@@ -133,7 +137,8 @@ def _run_one(args: argparse.Namespace, kind: str, known: Mapping[str, object]) -
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from oncallnova.db import migrate
-    from oncallnova.db.engine import create_engine
+    from oncallnova.db.engine import create_engine, create_sessions
+    from oncallnova.security.bootstrap import ensure_bootstrap_admin
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -142,11 +147,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         engine = create_engine(settings)
         try:
             await migrate.upgrade(engine, settings.database_schema)
+            # The bootstrap admin too (ONCALLNOVA_ADMIN_PASSWORD), as `up` would make it.
+            return await ensure_bootstrap_admin(create_sessions(engine), settings)
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    generated = asyncio.run(run())
     print("database is at the newest revision")
+    if generated:
+        print(f"an admin account was created: username admin, password {generated} (shown once)")
     return 0
 
 
@@ -195,7 +204,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.nats_url is None:
         print(
-            "set NATS_URL (for the embedded default: the NATS line `oncallnova up` printed)",
+            "set NATS_URL (for the embedded default: the NATS line `oncallnova up` printed, "
+            "as nats://oncallnova:<password>@127.0.0.1:<port> with the password from "
+            "<data dir>/nats/credentials.json)",
             file=sys.stderr,
         )
         return 2
