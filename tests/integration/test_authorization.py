@@ -305,7 +305,7 @@ async def test_rest_matrix(world: World) -> None:
                     failures.append(f"expected {sorted(allowed)}: " + where)
                 if status == 401 and response.headers.get("www-authenticate", "")[:6] != "Bearer":
                     failures.append("401 without WWW-Authenticate: Bearer: " + where)
-                if "password_hash" in response.text or "argon2" in response.text:
+                if "$argon2" in response.text:
                     failures.append("password hash in the answer: " + where)
     finally:
         for client in clients.values():

@@ -382,3 +382,30 @@ async def test_writes_are_audited_with_before_after_and_no_secrets(mesh: Mesh) -
     with pytest.raises(Exception, match="append-only"):
         async with mesh.ctx.sessions.begin() as session:
             await session.execute(text("DELETE FROM audit_log"))
+
+
+async def test_schedule_feed_by_its_own_token(mesh: Mesh) -> None:
+    user = await mesh.create_user("responder")
+    schedule = (
+        await mesh.api.post(
+            "/api/v1/schedules",
+            json={
+                "name": f"feed-{secrets.token_hex(3)}",
+                "time_zone": "UTC",
+                "layers": [
+                    {"users": [user], "rotation_start": "2024-01-01T09:00:00", "turn_unit": "days"}
+                ],
+            },
+        )
+    ).json()
+    feed = (await mesh.api.get(f"/api/v1/schedules/{schedule['id']}/ical-feed")).json()
+    calendar = await mesh.anonymous.get(feed["path"])
+    assert calendar.status_code == 200 and calendar.text.startswith("BEGIN:VCALENDAR")
+    bare = await mesh.anonymous.get(f"/api/v1/schedules/{schedule['id']}.ics")
+    assert bare.status_code == 401
+    wrong = await mesh.anonymous.get(f"/api/v1/schedules/{schedule['id']}.ics?token=nope")
+    assert wrong.status_code == 401
+    rotated = (await mesh.api.post(f"/api/v1/schedules/{schedule['id']}/ical-feed")).json()
+    assert rotated["token"] != feed["token"]
+    assert (await mesh.anonymous.get(feed["path"])).status_code == 401
+    assert (await mesh.anonymous.get(rotated["path"])).status_code == 200
