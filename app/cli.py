@@ -143,7 +143,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-    async def run() -> None:
+    async def run() -> str | None:
         engine = create_engine(settings)
         try:
             await migrate.upgrade(engine, settings.database_schema)

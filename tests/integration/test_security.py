@@ -344,6 +344,13 @@ async def test_metrics_token_guards_metrics_when_set(mesh: Mesh) -> None:
     assert (await mesh.anonymous.get("/metrics")).status_code == 200  # unset: public
 
 
+async def test_answers_carry_security_headers(mesh: Mesh) -> None:
+    response = await mesh.anonymous.get("/healthz")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
 async def test_bodies_over_the_limit_get_413(mesh: Mesh) -> None:
     big = {"name": "x", "description": "y" * (mesh.ctx.settings.max_body_bytes + 10)}
     response = await mesh.api.post("/api/v1/teams", json=big)
