@@ -76,9 +76,11 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
         lines.append(
             f"  NATS           {platform.nats.url} (embedded, data in {settings.data_dir})"
         )
+        from oncallnova.embedded_nats import PRODUCER_SUBJECTS
+
         lines.append(
             f"  NATS users     {platform.nats.data_dir / 'credentials.json'} "
-            "(producer: publish alert.received.v1.> only)"
+            f"(producer: publish {', '.join(PRODUCER_SUBJECTS)} only)"
         )
     if platform.runners:
         lines.append(f"  workers        {', '.join(platform.runners)}")

