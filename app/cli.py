@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from oncallnova.security.secret_files import MissingSecret
 from oncallnova.settings import Settings
 
 
@@ -42,6 +43,10 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
         loop.add_signal_handler(sig, stop.set)
     try:
         await platform.start()
+    except MissingSecret as error:
+        await platform.stop()
+        print(f"oncallnova: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     except BaseException:
         # A failed start (a taken port, an unreachable database) must not leave the embedded
         # nats-server or open connections behind.
@@ -51,6 +56,14 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
     settings = platform.settings
     base = f"http://{settings.host}:{settings.port}"
     lines = ["OnCallNova is running."]
+    if platform.generated_admin_password:
+        # Printed this once, to the terminal only (never logged): it is not stored anywhere.
+        lines += [
+            "  First start: an admin account was created; log in with",
+            "    username   admin",
+            f"    password   {platform.generated_admin_password}",
+            "  and change it (POST /api/v1/auth/password): it is not shown again.",
+        ]
     if platform.http is not None:
         lines += [
             f"  UI and API     {base}/",
@@ -64,6 +77,12 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
     if platform.nats is not None:
         lines.append(
             f"  NATS           {platform.nats.url} (embedded, data in {settings.data_dir})"
+        )
+        from oncallnova.embedded_nats import PRODUCER_SUBJECTS
+
+        lines.append(
+            f"  NATS users     {platform.nats.data_dir / 'credentials.json'} "
+            f"(producer: publish {', '.join(PRODUCER_SUBJECTS)} only)"
         )
     if platform.runners:
         lines.append(f"  workers        {', '.join(platform.runners)}")
@@ -122,20 +141,25 @@ def _run_one(args: argparse.Namespace, kind: str, known: Mapping[str, object]) -
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from oncallnova.db import migrate
-    from oncallnova.db.engine import create_engine
+    from oncallnova.db.engine import create_engine, create_sessions
+    from oncallnova.security.bootstrap import ensure_bootstrap_admin
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-    async def run() -> None:
+    async def run() -> str | None:
         engine = create_engine(settings)
         try:
             await migrate.upgrade(engine, settings.database_schema)
+            # The bootstrap admin too (ONCALLNOVA_ADMIN_PASSWORD), as `up` would make it.
+            return await ensure_bootstrap_admin(create_sessions(engine), settings)
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    generated = asyncio.run(run())
     print("database is at the newest revision")
+    if generated:
+        print(f"an admin account was created: username admin, password {generated} (shown once)")
     return 0
 
 
@@ -217,7 +241,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.nats_url is None:
         print(
-            "set NATS_URL (for the embedded default: the NATS line `oncallnova up` printed)",
+            "set NATS_URL (for the embedded default: the NATS line `oncallnova up` printed, "
+            "as nats://oncallnova:<password>@127.0.0.1:<port> with the password from "
+            "<data dir>/nats/credentials.json)",
             file=sys.stderr,
         )
         return 2
@@ -244,6 +270,84 @@ def cmd_dlq(args: argparse.Namespace) -> int:
             return 0
         finally:
             await bus.close()
+
+    return asyncio.run(run())
+
+
+def _new_password(args: argparse.Namespace) -> str | None:
+    """The password from stdin (`--password-stdin`), else a generated one; None if too weak."""
+    import secrets
+
+    from oncallnova.security.passwords import password_problem
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        problem = password_problem(password)
+        if problem:
+            print(f"password: {problem}", file=sys.stderr)
+            return None
+        return password
+    return secrets.token_urlsafe(18)
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """`user create` / `user reset-password`: accounts from the command line (for the first
+    admin in services mode, or when the last admin forgot their password)."""
+    from sqlalchemy import select
+
+    from oncallnova.db import migrate
+    from oncallnova.db.engine import create_engine, create_sessions
+    from oncallnova.db.models.oncall import User
+    from oncallnova.db.repositories import oncall as people
+    from oncallnova.db.types import utcnow
+    from oncallnova.errors import OnCallNovaError
+    from oncallnova.security.passwords import hash_password
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    password = _new_password(args)
+    if password is None:
+        return 2
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            await migrate.upgrade(engine, settings.database_schema)
+            async with create_sessions(engine).begin() as session:
+                if args.action == "create":
+                    try:
+                        await people.create_user(
+                            session,
+                            name=args.name or args.username,
+                            email=args.email or f"{args.username}@oncallnova.invalid",
+                            time_zone="UTC",
+                            contact_methods=[],
+                            username=args.username,
+                            role=args.role,
+                            password_hash=hash_password(password),
+                        )
+                    except OnCallNovaError as error:
+                        print(error.message, file=sys.stderr)
+                        return 1
+                else:
+                    user = await session.scalar(
+                        select(User).where(
+                            (User.username == args.username) | (User.email == args.username)
+                        )
+                    )
+                    if user is None:
+                        print(f"no user {args.username!r}", file=sys.stderr)
+                        return 1
+                    user.password_hash = hash_password(password)
+                    user.password_changed_at = utcnow()
+        finally:
+            await engine.dispose()
+        if not args.password_stdin:
+            # Shown this once, on the terminal; only its argon2id hash is stored.
+            print(f"password for {args.username}: {password}")
+        else:
+            print(f"password for {args.username} set")
+        return 0
 
     return asyncio.run(run())
 
@@ -311,6 +415,23 @@ def build_parser() -> argparse.ArgumentParser:
     incidents.add_argument("--json", action="store_true", help="titles exactly as stored")
     common(incidents)
     incident.set_defaults(func=cmd_incident)
+    user = sub.add_parser("user", help="create a login, or reset a password")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    user_create = user_sub.add_parser(
+        "create", help="create a user who can log in; prints a generated password once"
+    )
+    user_create.add_argument("username")
+    user_create.add_argument("--role", choices=["admin", "responder", "viewer"], default="viewer")
+    user_create.add_argument("--email", help="defaults to USERNAME@oncallnova.invalid")
+    user_create.add_argument("--name", help="display name (defaults to the username)")
+    reset = user_sub.add_parser(
+        "reset-password", help="set a new password (generated and printed once, unless piped)"
+    )
+    reset.add_argument("username", help="username or email")
+    for p in (user_create, reset):
+        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+        common(p)
+    user.set_defaults(func=cmd_user)
 
     dlq = sub.add_parser("dlq", help="list dead letters, or replay them once the cause is fixed")
     dlq_sub = dlq.add_subparsers(dest="action", required=True)

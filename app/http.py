@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import nats.errors
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -15,9 +16,14 @@ from starlette.exceptions import HTTPException
 
 from app.edges import include_routers
 from app.openapi import document_errors
+from edge.accounts import rest as accounts_rest
+from oncallnova.auth import authorize
 from oncallnova.bus.connection import BROKER_DOWN
 from oncallnova.context import AppContext
 from oncallnova.errors import InvalidInput, OnCallNovaError, Unavailable, error_headers
+from oncallnova.security.middleware import AuditLog, BodyLimit, SecurityHeaders
+
+log = logging.getLogger(__name__)
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -38,15 +44,20 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         title="OnCallNova",
         version="0.1.0",
         description="Self-hosted incident response: alerts in, incidents out.",
+        # Every route passes the one authorization dependency (rules: oncallnova/security/rules.py).
+        dependencies=[Depends(authorize)],
     )
     app.state.ctx = ctx
+    app.add_middleware(AuditLog, ctx=ctx)
+    app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(OnCallNovaError)
     async def _domain_error(_: Request, error: OnCallNovaError) -> JSONResponse:
         return JSONResponse(
             error.to_dict(),
             status_code=error.status_code,
-            headers=error_headers(error.status_code),
+            headers={**(error.headers or {}), **error_headers(error.status_code)},
         )
 
     @app.exception_handler(HTTPException)
@@ -72,6 +83,14 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         # A read or publish that met the broker down: the caller may retry, nothing was done.
         unavailable = Unavailable(BROKER_DOWN)
         return JSONResponse(unavailable.to_dict(), status_code=503, headers=error_headers(503))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # Logged with its traceback here; the client learns nothing about the internals.
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse(
+            {"error": {"code": "internal", "message": "internal error"}}, status_code=500
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -121,6 +140,7 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
             status_code=200 if healthy else 503,
         )
 
+    app.include_router(accounts_rest.router(ctx))
     include_routers(app, ctx, edge_names)
     document_errors(app)
     return app

@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from oncallnova.security.rules import rest_rule
+
 ERROR = "#/components/schemas/Error"
 PAGERDUTY_ERROR = "#/components/schemas/PagerDutyError"
 
@@ -53,6 +55,8 @@ PAGERDUTY_ERROR_SCHEMA: dict[str, Any] = {
 DESCRIPTIONS = {
     400: "Invalid body (not JSON, or an invalid alert: every bad field is named)",
     401: "Missing or wrong credentials",
+    403: "The caller's role or team does not allow it; `field` names a field it may not set",
+    429: "Too many requests: retry after `Retry-After` seconds",
     404: "No such object",
     409: "Conflicts with stored data",
     413: "Body over 512 KB; the connection is closed",
@@ -92,12 +96,22 @@ RULES: tuple[Rule, ...] = (
     Rule(WRITE, r"^/api/v1/(services|users|teams|schedules|escalation_policies)", (404, 409)),
     Rule(frozenset({"get"}), r"^/api/v1/oncall$", (404,)),
     Rule(frozenset({"get"}), r"^/api/v1/users/\{user_id\}/oncall\.ics$", (401,)),
+    Rule(frozenset({"post"}), r"^/api/v1/auth/login$", (401, 429)),
+    Rule(frozenset({"post"}), PAGERDUTY, (429,)),
+    Rule(frozenset({"post"}), KEYED, (429,)),
 )
 
 
 def statuses_for(method: str, path: str) -> dict[int, str]:
     """Each error status the operation can answer, with the schema of its body."""
     found: dict[int, str] = {}
+    # Who may call it comes from the authorization table: a route for people answers 401
+    # without valid credentials and 403 for a role or object it does not allow.
+    access = rest_rule(method.upper(), path)
+    if access is not None and not access.public:
+        found.update({401: ERROR, 403: ERROR})
+    if method in WRITE:
+        found[413] = ERROR  # every route's body is limited (MAX_BODY_BYTES)
     for rule in RULES:
         if method in rule.methods and re.search(rule.path, path):
             for status in rule.statuses:
@@ -110,7 +124,7 @@ def _response(status: int, schema: str) -> dict[str, Any]:
         "description": DESCRIPTIONS.get(status, "Error"),
         "content": {"application/json": {"schema": {"$ref": schema}}},
     }
-    if status == 503:
+    if status in (429, 503):
         response["headers"] = {
             "Retry-After": {"description": "seconds", "schema": {"type": "string"}}
         }

@@ -22,6 +22,8 @@ from tests.helpers import (
     NATS_URL,
     PG_URL,
     REDIS_URL,
+    TEST_ADMIN_PASSWORD,
+    TEST_JWT_SECRET,
     api_auth_headers,
     free_port,
     new_namespace,
@@ -55,6 +57,8 @@ def running_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "NATS_URL": NATS_URL,
         "NATS_NAMESPACE": ns,
         "LOG_FORMAT": "text",
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "ONCALLNOVA_ADMIN_PASSWORD": TEST_ADMIN_PASSWORD,
     }
     log = tmp_path_factory.mktemp("fuzz") / "platform.log"
     with log.open("w") as out:
