@@ -48,6 +48,11 @@ MESSAGES = {
 }
 
 
+# Facts that end an escalation wait: each bumps the incident's escalation epoch, which fences
+# the escalator's timers (a step set under an older epoch is dropped here, under the row lock).
+EPOCH_EVENTS = frozenset({"acknowledged", "resolved", "escalated", "reassigned"})
+
+
 @dataclass
 class PendingEvent:
     """A fact to publish once the batch has committed."""
@@ -199,9 +204,16 @@ class BatchApplier:
         alert: CanonicalAlertV1 | None = None,
         command: IncidentCommandV1 | None = None,
     ) -> None:
+        fence = command.escalation_epoch if command is not None else None
+        if fence is not None and fence != target.escalation_epoch:
+            # A timer set before the last acknowledge/escalate/reassign: stale, does nothing.
+            log.info("%s for %s: epoch %d is stale, dropped", action, target.id, fence)
+            return
         decision = decide(target.status, action)  # type: ignore[arg-type]
         if decision.event is None:
             return
+        if decision.event in EPOCH_EVENTS:
+            target.escalation_epoch += 1
         target.status = decision.status
         target.updated_at = self.now
         if decision.event == "acknowledged":

@@ -19,6 +19,20 @@ WEBHOOK_SECRET = Field(
     description="Write-only. When set, Grafana webhooks must be signed with it (HMAC-SHA256).",
 )
 
+# PagerDuty's service timeouts, in seconds (null: off).
+ACK_TIMEOUT = Field(
+    default=None,
+    ge=60,
+    le=86400 * 7,
+    description="Seconds after which an acknowledged incident triggers again (null: never).",
+)
+AUTO_RESOLVE_TIMEOUT = Field(
+    default=None,
+    ge=60,
+    le=86400 * 30,
+    description="Seconds after which an open incident resolves itself (null: never).",
+)
+
 
 class ServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -26,6 +40,8 @@ class ServiceIn(BaseModel):
     description: str | None = Field(default=None, max_length=10_000)
     escalation_policy_id: str | None = Field(default=None, max_length=36)
     webhook_secret: str | None = WEBHOOK_SECRET
+    acknowledgement_timeout: int | None = ACK_TIMEOUT
+    auto_resolve_timeout: int | None = AUTO_RESOLVE_TIMEOUT
 
 
 class ServicePatch(BaseModel):
@@ -34,6 +50,8 @@ class ServicePatch(BaseModel):
     description: str | None = Field(default=None, max_length=10_000)
     escalation_policy_id: str | None = Field(default=None, max_length=36)
     webhook_secret: str | None = WEBHOOK_SECRET
+    acknowledgement_timeout: int | None = ACK_TIMEOUT
+    auto_resolve_timeout: int | None = AUTO_RESOLVE_TIMEOUT
 
 
 class ServiceOut(BaseModel):
@@ -43,6 +61,8 @@ class ServiceOut(BaseModel):
     integration_key: str
     escalation_policy_id: str | None
     has_webhook_secret: bool
+    acknowledgement_timeout: int | None = None
+    auto_resolve_timeout: int | None = None
     created_at: datetime
 
     @classmethod
@@ -55,6 +75,8 @@ class ServiceOut(BaseModel):
             integration_key=service.integration_key,
             escalation_policy_id=service.escalation_policy_id,
             has_webhook_secret=service.webhook_secret is not None,
+            acknowledgement_timeout=service.acknowledgement_timeout,
+            auto_resolve_timeout=service.auto_resolve_timeout,
             created_at=service.created_at,
         )
 
@@ -78,6 +100,9 @@ def router(ctx: AppContext) -> APIRouter:
                 escalation_policy_id=body.escalation_policy_id,
                 webhook_secret=body.webhook_secret,
             )
+            service.acknowledgement_timeout = body.acknowledgement_timeout
+            service.auto_resolve_timeout = body.auto_resolve_timeout
+            await session.flush()
             return ServiceOut.of(service)
 
     @api.get("/{service_id}", response_model=ServiceOut)

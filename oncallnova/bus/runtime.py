@@ -21,7 +21,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import nats.errors
 import redis.exceptions
@@ -104,6 +104,8 @@ class UnitOfWork:
         self._sessions = sessions
         self._session: AsyncSession | None = None
         self.outbox: list[Outgoing] = []
+        # Messages the handler wants redelivered later instead of acked: id(msg) -> seconds.
+        self.deferred: dict[int, float] = {}
 
     @property
     def session(self) -> AsyncSession:
@@ -120,6 +122,11 @@ class UnitOfWork:
 
     def publish_all(self, messages: Iterable[Outgoing]) -> None:
         self.outbox.extend(messages)
+
+    def retry_later(self, delivery: Delivery[Any], delay_s: float) -> None:
+        """Nak this message with `delay_s` after the commit instead of acking it (a retry the
+        handler schedules itself, e.g. an HTTP delivery with backoff and jitter)."""
+        self.deferred[id(delivery.msg)] = delay_s
 
     async def commit(self) -> None:
         if self._session is not None:
@@ -274,7 +281,7 @@ class WorkerRunner(Generic[T]):
             attributes={"messaging.batch.message_count": len(deliveries)},
         ):
             try:
-                await self.run_unit(deliveries)
+                deferred = await self.run_unit(deliveries)
             except Exception as error:
                 if len(deliveries) == 1:
                     await self._failed(deliveries[0], error)
@@ -287,11 +294,12 @@ class WorkerRunner(Generic[T]):
                 )
                 await self._one_by_one(deliveries)
                 return
-        await self._ack_all(deliveries)
+        await self._ack_all(deliveries, deferred)
 
-    async def run_unit(self, deliveries: list[Delivery[T]]) -> None:
+    async def run_unit(self, deliveries: list[Delivery[T]]) -> dict[int, float]:
         """Handle, commit, publish: after this returns the batch's effects are durable and its
-        messages are in JetStream (acking is the caller's)."""
+        messages are in JetStream (acking is the caller's). Returns the retries the handler
+        asked for (`UnitOfWork.retry_later`)."""
         uow = UnitOfWork(self.sessions)
         try:
             await self.worker.handle(deliveries, uow)
@@ -299,15 +307,16 @@ class WorkerRunner(Generic[T]):
         finally:
             await uow.close()
         await self.bus.publish_all(uow.outbox)
+        return uow.deferred
 
     async def _one_by_one(self, deliveries: list[Delivery[T]]) -> None:
         for delivery in deliveries:
             try:
-                await self.run_unit([delivery])
+                deferred = await self.run_unit([delivery])
             except Exception as error:
                 await self._failed(delivery, error)
             else:
-                await self._ack_all([delivery])
+                await self._ack_all([delivery], deferred)
 
     async def _failed(self, delivery: Delivery[T], error: Exception) -> None:
         action = failure_action(error, delivery.num_delivered, self.decl.max_attempts)
@@ -324,8 +333,15 @@ class WorkerRunner(Generic[T]):
         )
         await delivery.msg.nak(delay=self.backoff(delivery.num_delivered))
 
-    async def _ack_all(self, deliveries: list[Delivery[T]]) -> None:
+    async def _ack_all(
+        self, deliveries: list[Delivery[T]], deferred: dict[int, float] | None = None
+    ) -> None:
         for delivery in deliveries:
+            delay = deferred.get(id(delivery.msg)) if deferred else None
+            if delay is not None:
+                self.stats.retried += 1
+                await delivery.msg.nak(delay=delay)
+                continue
             await delivery.msg.ack()
         self.stats.handled += len(deliveries)
 

@@ -30,6 +30,10 @@ class Service(Base):
     # When set, Grafana webhooks must carry its HMAC (X-Grafana-Alerting-Signature).
     webhook_secret: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # PagerDuty's service timeouts, in seconds: an acknowledged incident re-triggers after
+    # `acknowledgement_timeout`; an open one resolves itself after `auto_resolve_timeout`.
+    acknowledgement_timeout: Mapped[int | None] = mapped_column(Integer)
+    auto_resolve_timeout: Mapped[int | None] = mapped_column(Integer)
 
 
 class Incident(Base):
@@ -54,6 +58,9 @@ class Incident(Base):
     last_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Fences escalation: every change that ends a wait (acknowledge, resolve, escalate,
+    # reassign) bumps it, so a timer set under an older epoch does nothing.
+    escalation_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         # The last guard against two correlators opening the same incident twice.

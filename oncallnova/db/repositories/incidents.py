@@ -137,7 +137,7 @@ INCIDENTS: Table = Incident.__table__  # type: ignore[assignment]
 # What the lifecycle worker may change on an existing incident.
 MUTABLE_COLUMNS = (
     "title", "status", "severity", "urgency", "alert_count", "assignee_id", "escalation_level",
-    "updated_at", "last_alert_at", "acknowledged_at", "resolved_at",
+    "updated_at", "last_alert_at", "acknowledged_at", "resolved_at", "escalation_epoch",
 )  # fmt: skip
 
 
@@ -164,6 +164,7 @@ class IncidentRecord:
     last_alert_at: datetime | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    escalation_epoch: int = 0
 
     def as_row(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in RECORD_FIELDS}
