@@ -282,6 +282,11 @@ class WorkerRunner(Generic[T]):
         ):
             try:
                 deferred = await self.run_unit(deliveries)
+            except asyncio.CancelledError:
+                # Stopped mid-batch: give the messages back for another copy at once
+                # (nothing was committed) instead of leaving them until ack_wait.
+                await self._give_back(deliveries)
+                raise
             except Exception as error:
                 if len(deliveries) == 1:
                     await self._failed(deliveries[0], error)
@@ -332,6 +337,13 @@ class WorkerRunner(Generic[T]):
             error,
         )
         await delivery.msg.nak(delay=self.backoff(delivery.num_delivered))
+
+    async def _give_back(self, deliveries: list[Delivery[T]]) -> None:
+        for delivery in deliveries:
+            try:
+                await delivery.msg.nak()
+            except Exception:  # already acked, or the connection is gone: ack_wait will do
+                log.debug("%s: could not give back a message", self.worker.consumer)
 
     async def _ack_all(
         self, deliveries: list[Delivery[T]], deferred: dict[int, float] | None = None
