@@ -135,7 +135,7 @@ class NotifierWorker(Worker[NotificationRequestedV1]):
             message = await self._compose(session, request, now)
             await session.commit()
         try:
-            await aiosmtplib.send(message, **self._smtp())
+            await self._deliver(message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             permanent = is_permanent(error)
             await self._record(
@@ -158,6 +158,21 @@ class NotifierWorker(Worker[NotificationRequestedV1]):
             attempt=attempt,
         )
         return None
+
+    async def _deliver(self, message: Any) -> None:
+        """One SMTP session. Stopped halfway, it drops the connection at once: a message whose
+        250 did not come must not be accepted later by a server still finishing its DATA."""
+        client = aiosmtplib.SMTP(**self._smtp())
+        await client.connect()
+        try:
+            await client.send_message(message)
+        except BaseException:
+            client.close()
+            raise
+        try:
+            await client.quit()
+        except aiosmtplib.SMTPException:
+            client.close()
 
     async def _compose(self, session: Any, request: NotificationRequestedV1, now: Any) -> Any:
         if self._key is None:

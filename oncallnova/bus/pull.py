@@ -53,6 +53,13 @@ class Puller:
         if self.sub is not None:
             await self.sub.unsubscribe()
             self.sub = None
+        # Fetched but never handed out: give them back instead of waiting for ack_wait.
+        while self.ready:
+            msg = self.ready.popleft()
+            try:
+                await msg.nak()
+            except Exception:  # the connection is gone: ack_wait redelivers them
+                break
 
     async def _on_message(self, msg: Msg) -> None:
         status = JetStreamContext.is_status_msg(msg)
