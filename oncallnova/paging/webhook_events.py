@@ -3,40 +3,42 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, get_args
 
 from schemas.incident_v1 import IncidentEventV1
+from schemas.paging_v1 import WebhookEventType
 
 EVENT_ID_NAMESPACE = uuid.UUID("0b5d2c8e-6f0a-4d5e-9a51-2f4c7e1d9b30")
 ACK_TIMEOUT_ACTOR = "system:acknowledgement_timeout"
 
+# Every v3 event type a subscription may name (the model's Literal is their one spelling).
+SUBSCRIBABLE: tuple[str, ...] = get_args(WebhookEventType)
+
+
+def _v3(name: str) -> str:
+    return next(t for t in SUBSCRIBABLE if t.split(".", 1)[1] == name)
+
+
 # Facts with a v3 counterpart; an alert joining an incident has none.
 EVENT_TYPES = {
-    "triggered": "incident.triggered",
-    "acknowledged": "incident.acknowledged",
-    "resolved": "incident.resolved",
-    "reopened": "incident.reopened",
-    "reassigned": "incident.reassigned",
-    "escalated": "incident.escalated",
-    "note_added": "incident.annotated",
+    fact: _v3(name)
+    for fact, name in {
+        "triggered": "triggered",
+        "acknowledged": "acknowledged",
+        "resolved": "resolved",
+        "reopened": "reopened",
+        "reassigned": "reassigned",
+        "escalated": "escalated",
+        "note_added": "annotated",
+    }.items()
 }
-SUBSCRIBABLE = (
-    "incident.triggered",
-    "incident.acknowledged",
-    "incident.unacknowledged",
-    "incident.resolved",
-    "incident.reopened",
-    "incident.reassigned",
-    "incident.escalated",
-    "incident.priority_updated",
-    "incident.annotated",
-)
+UNACKNOWLEDGED = _v3("unacknowledged")
 
 
 def webhook_event_type(event: IncidentEventV1) -> str | None:
     """The v3 event type of a fact, None when it has none."""
     if event.event == "escalated" and event.actor == ACK_TIMEOUT_ACTOR:
-        return "incident.unacknowledged"  # the acknowledgement ran out: triggered again
+        return UNACKNOWLEDGED  # the acknowledgement ran out: triggered again
     return EVENT_TYPES.get(event.event)
 
 
