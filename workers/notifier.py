@@ -87,7 +87,10 @@ class NotifierWorker(Worker[NotificationRequestedV1]):
             if delay is not None:
                 uow.retry_later(delivery, delay)
 
-        await asyncio.gather(*(one(d) for d in batch))
+        # The same notification twice in one batch (a redelivery beside the original) is sent
+        # by one of them only; the row lock would serialise them but not stop the second.
+        unique = {d.data.notification_id: d for d in batch}
+        await asyncio.gather(*(one(d) for d in unique.values()))
 
     def _smtp(self) -> dict[str, Any]:
         settings = self.ctx.settings

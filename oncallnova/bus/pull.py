@@ -57,7 +57,8 @@ class Puller:
         while self.ready:
             msg = self.ready.popleft()
             try:
-                await msg.nak()
+                # Once our open requests have expired (see the runtime's GIVE_BACK_DELAY_S).
+                await msg.nak(delay=self.expires_s + 1)
             except Exception:  # the connection is gone: ack_wait redelivers them
                 break
 

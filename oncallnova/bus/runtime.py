@@ -169,6 +169,10 @@ class Worker(ABC, Generic[T]):
         """Release what `start` opened."""
 
 
+# Longer than a pull request stays open (Puller.expires_s).
+GIVE_BACK_DELAY_S = 6.0
+
+
 def backoff_delay(num_delivered: int) -> float:
     """Seconds before redelivery: 0.5, 1, 2, 4 … capped at 30."""
     return min(30.0, 0.5 * 2 ** max(0, num_delivered - 1))
@@ -341,7 +345,9 @@ class WorkerRunner(Generic[T]):
     async def _give_back(self, deliveries: list[Delivery[T]]) -> None:
         for delivery in deliveries:
             try:
-                await delivery.msg.nak()
+                # After our open pull requests expire: until then the server may still route
+                # a redelivery to this stopped puller's inbox, where nobody reads it.
+                await delivery.msg.nak(delay=GIVE_BACK_DELAY_S)
             except Exception:  # already acked, or the connection is gone: ack_wait will do
                 log.debug("%s: could not give back a message", self.worker.consumer)
 

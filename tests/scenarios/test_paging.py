@@ -11,7 +11,6 @@ import json
 import re
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from oncallnova.db.models.paging import Notification
@@ -268,11 +267,6 @@ async def _paused(p: Paging, sub_id: str) -> bool:
     return sub["active"] is False and "paused after 3" in (sub["paused_reason"] or "")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known flaw: about one run in two, one page stays 'sending' and another is sent "
-    "twice after the kill; under investigation (see docs/decisions.md)",
-)
 async def test_the_notifier_killed_mid_batch_and_restarted_sends_every_email_once() -> None:
     async with paging_mesh() as p:
         users = [await p.user(f"u{i}") for i in range(6)]
