@@ -98,8 +98,6 @@ def forbidden_reason(address: IPAddress, own: Iterable[IPAddress] = ()) -> str |
     """Why `address` may not be reached, or None for a public unicast address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    if address in set(own):
-        return "is one of the platform's own addresses"
     if address.is_loopback:
         return "is a loopback address"
     if address.is_link_local:
@@ -110,6 +108,8 @@ def forbidden_reason(address: IPAddress, own: Iterable[IPAddress] = ()) -> str |
         return "is a private address"
     if not address.is_global:
         return "is not a public address"
+    if address in set(own):
+        return "is one of the platform's own addresses"
     return None
 
 
