@@ -9,6 +9,7 @@ import hmac
 import ipaddress
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -160,3 +161,38 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
         delay = backoff_with_jitter(attempt, 5.0, rng)
         assert base * 0.5 <= delay <= base * 1.5
     assert backoff_with_jitter(30, 5.0, rng) <= 3600 * 1.5
+
+
+def _incident(status: str = "triggered", epoch: int = 2) -> Any:
+    from oncallnova.incidents.rules import IncidentState
+
+    return IncidentState(
+        id="i", number=1, title="t", status=status, severity="critical", urgency="high",
+        service_id="s", dedup_key="d", fingerprint="fp", alert_count=1, assignee_id=None,
+        escalation_level=0, created_at=NOW, updated_at=NOW, escalation_epoch=epoch,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "fence", "event", "epoch"),
+    [
+        ("triggered", "escalate", 2, "escalated", 3),  # the timer's epoch still holds
+        ("triggered", "escalate", 1, None, 2),  # stale: acknowledged/escalated since
+        ("acknowledged", "escalate", 1, None, 2),  # a step after an acknowledge does nothing
+        ("acknowledged", "escalate", 2, "escalated", 3),  # acknowledgement timeout re-triggers
+        ("triggered", "escalate", None, "escalated", 3),  # a person's escalate always applies
+        ("triggered", "acknowledge", None, "acknowledged", 3),
+        ("acknowledged", "resolve", None, "resolved", 3),
+        ("triggered", "add_note", None, "note_added", 2),  # notes do not end a wait
+    ],
+)
+def test_the_escalation_epoch_fences_timer_commands(status, action, fence, event, epoch) -> None:
+    from oncallnova.incidents.rules import decide
+    from schemas.incident_v1 import IncidentCommandV1
+
+    command = IncidentCommandV1(
+        action=action, incident_id="i", escalation_level=1, escalation_epoch=fence, note="n"
+    )
+    outcome = decide(_incident(status), command, source_id="src", now=NOW)
+    assert [f.event for f in outcome.facts] == ([event] if event else [])
+    assert outcome.incident is not None and outcome.incident.escalation_epoch == epoch
