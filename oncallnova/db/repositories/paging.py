@@ -24,7 +24,11 @@ from oncallnova.db.models.paging import (
     WebhookAttempt,
     WebhookSubscription,
 )
-from oncallnova.db.repositories.incidents import dialect_name, insert_ignoring_duplicates
+from oncallnova.db.repositories.incidents import (
+    dialect_name,
+    insert_ignoring_duplicates,
+    one_of,
+)
 from oncallnova.db.types import new_id, utcnow
 from oncallnova.errors import NotFound
 from oncallnova.paging.steps import Rule, default_rules
@@ -54,7 +58,10 @@ async def due_timers(session: AsyncSession, now: datetime, limit: int) -> list[E
 async def mark_fired(session: AsyncSession, ids: Sequence[str], now: datetime) -> None:
     if ids:
         await session.execute(
-            update(EscalationTimer).where(EscalationTimer.id.in_(ids)).values(fired_at=now)
+            update(EscalationTimer)
+            .where(one_of(session, EscalationTimer.id, list(ids)))
+            .values(fired_at=now)
+            .execution_options(synchronize_session=False)
         )
 
 
