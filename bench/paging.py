@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import secrets
 import statistics
 import sys
@@ -25,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oncallnova.db.repositories import paging as repo  # noqa: E402
+from schemas.subjects import INCIDENT_EVENT  # noqa: E402
 from tests.paging_helpers import paging_mesh  # noqa: E402
 
 
@@ -83,6 +85,16 @@ async def page(rate: float, seconds: float) -> None:
 
         p.smtp.handle_DATA = stamp  # type: ignore[method-assign]
         total = int(rate * seconds)
+        # The hop before paging: the incident's triggered event (after the lifecycle's commit).
+        opened: dict[str, float] = {}
+
+        async def on_triggered(msg: Any) -> None:
+            title = json.loads(msg.data)["incident"]["title"]
+            opened[title.split("bench-")[1].split(" ")[0]] = time.perf_counter()
+
+        bus = p.mesh.ctx.bus
+        subject = bus.full(INCIDENT_EVENT.template.format(event="triggered", key="*"))
+        sub = await bus.nc.subscribe(subject, cb=on_triggered)
 
         async def one(i: int) -> None:
             body = {
@@ -106,9 +118,18 @@ async def page(rate: float, seconds: float) -> None:
         deadline = time.perf_counter() + 60
         while len(received) < total and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)
+        await sub.unsubscribe()
         latencies = [received[k] - accepted[k] for k in accepted if k in received]
         print(f"{total} alerts at {rate:.0f}/s; {len(received)} pages received")
         print("time to page:", quantiles(latencies))
+        print(
+            "  accepted -> incident:",
+            quantiles([opened[k] - accepted[k] for k in accepted if k in opened]),
+        )
+        print(
+            "  incident -> page:    ",
+            quantiles([received[k] - opened[k] for k in opened if k in received]),
+        )
 
 
 def main() -> None:

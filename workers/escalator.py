@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ from oncallnova.db.repositories import paging as repo
 from oncallnova.errors import NotFound
 from oncallnova.oncall.escalation import who_is_paged
 from oncallnova.paging.steps import (
+    Rule,
     next_step_due,
     notification_key,
     rules_for,
@@ -66,6 +68,12 @@ class EscalatorWorker(Worker[IncidentEventV1]):
         # Seconds between due and fired of the most recent timers (benchmarks read it).
         self.lateness: deque[float] = deque(maxlen=100_000)
         self.fired = 0
+        # Batches on different incidents may overlap (one writer on SQLite).
+        self.concurrency = 1 if ctx.engine.dialect.name == "sqlite" else 2
+
+    def conflict_keys(self, batch: list[Delivery[IncidentEventV1]]) -> set[str] | None:
+        """An incident's facts are paged in order: batches sharing one run one after another."""
+        return {d.data.incident.id for d in batch}
 
     # --- the durable timers ----------------------------------------------------------------
 
@@ -167,15 +175,34 @@ class EscalatorWorker(Worker[IncidentEventV1]):
             raise InvalidMessage(str(error)) from error
 
     async def handle(self, batch: list[Delivery[IncidentEventV1]], uow: UnitOfWork) -> None:
+        cache = BatchCache()
         for delivery in batch:
-            await Paging(self.ctx, uow, delivery).on_event()
+            await Paging(self.ctx, uow, delivery, cache).on_event()
+        await repo.add_timers(uow.session, cache.timers)
+        await repo.add_timeline(uow.session, cache.timeline)
+
+
+@dataclass
+class BatchCache:
+    """What one batch loads once however many incidents it pages, and what it writes at the
+    end in one statement each."""
+
+    policies: dict[str, Any] = field(default_factory=dict)
+    users: dict[str, Any] = field(default_factory=dict)
+    rules: dict[str, list[Rule]] = field(default_factory=dict)
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Paging:
     """What one incident fact means for paging, inside the batch's unit of work."""
 
     def __init__(
-        self, ctx: AppContext, uow: UnitOfWork, delivery: Delivery[IncidentEventV1]
+        self,
+        ctx: AppContext,
+        uow: UnitOfWork,
+        delivery: Delivery[IncidentEventV1],
+        cache: BatchCache,
     ) -> None:
         self.ctx = ctx
         self.uow = uow
@@ -185,8 +212,9 @@ class Paging:
         self.incident: IncidentV1 = delivery.data.incident
         # The fact's own time (the lifecycle's clock): the same on every redelivery.
         self.at: datetime = self.incident.updated_at
-        self.timers: list[dict[str, Any]] = []
-        self.timeline: list[dict[str, Any]] = []
+        self.cache = cache
+        self.timers = cache.timers
+        self.timeline = cache.timeline
 
     async def on_event(self) -> None:
         event, incident = self.event.event, self.incident
@@ -215,8 +243,6 @@ class Paging:
             )
         elif event == "resolved":
             await repo.cancel_timers(self.session, incident.id, self.at)
-        await repo.add_timers(self.session, self.timers)
-        await repo.add_timeline(self.session, self.timeline)
 
     async def _page(self, service: Service, number: int, users: list[str] | None = None) -> None:
         """Page step `number` of the service's policy (or `users`, for a reassignment) and
@@ -224,11 +250,16 @@ class Paging:
         incident = self.incident
         label = step_label(incident.escalation_epoch, number) + (".r" if users else "")
         policy = schedules = None
-        if service.escalation_policy_id is not None:
-            with contextlib.suppress(NotFound):
-                policy, schedules = await oncall_repo.load_policy(
-                    self.session, service.escalation_policy_id, self.at
-                )
+        policy_id = service.escalation_policy_id
+        if policy_id is not None:
+            if policy_id not in self.cache.policies:
+                # Schedules are loaded for a window around `at`: good for every event of a batch.
+                loaded = None
+                with contextlib.suppress(NotFound):
+                    loaded = await oncall_repo.load_policy(self.session, policy_id, self.at)
+                self.cache.policies[policy_id] = loaded
+            if self.cache.policies[policy_id] is not None:
+                policy, schedules = self.cache.policies[policy_id]
         if policy is None and users is None:
             why = (
                 "has no escalation policy"
@@ -278,16 +309,22 @@ class Paging:
         """One notification request per user, rule and contact method; delayed rules become
         timers. Returns the names of the users paged."""
         incident = self.incident
-        found = await oncall_repo.users_by_id(self.session, user_ids)
+        missing = [u for u in user_ids if u not in self.cache.users]
+        if missing:
+            found = await oncall_repo.users_by_id(self.session, missing)
+            for user_id in missing:
+                self.cache.users[user_id] = found.get(user_id)
         names = []
         for user_id in user_ids:
-            user = found.get(user_id)
+            user = self.cache.users[user_id]
             if user is None:
                 self._note("paging_gap", f"{label}:{user_id}", f"User {user_id} does not exist")
                 continue
             names.append(user.name)
-            rows = await repo.rules_of(self.session, user)
-            for rule in rules_for([repo.rule_domain(r) for r in rows], incident.urgency):
+            if user_id not in self.cache.rules:
+                rows = await repo.rules_of(self.session, user)
+                self.cache.rules[user_id] = [repo.rule_domain(r) for r in rows]
+            for rule in rules_for(self.cache.rules[user_id], incident.urgency):
                 key = notification_key(incident.id, label, user_id, rule)
                 request = NotificationRequestedV1(
                     notification_id=key,

@@ -62,6 +62,12 @@ class NotifierWorker(Worker[NotificationRequestedV1]):
         self.ctx = ctx
         self.inbox: CaptureInbox | None = None
         self._key: bytes | None = None
+        # SMTP round trips dominate: keep several batches in flight (one writer on SQLite).
+        self.concurrency = 1 if ctx.engine.dialect.name == "sqlite" else 4
+
+    def conflict_keys(self, batch: list[Delivery[NotificationRequestedV1]]) -> set[str] | None:
+        """Batches overlap unless they carry the same notification (a redelivery)."""
+        return {d.data.notification_id for d in batch}
 
     async def start(self) -> None:
         if not self.ctx.settings.smtp_host:
@@ -215,10 +221,14 @@ class NotifierWorker(Worker[NotificationRequestedV1]):
         """The attempt's outcome on the notification row and the incident's timeline."""
         now = self.ctx.clock()
         async with self.ctx.sessions.begin() as session:
-            row = await repo.lock_notification(session, request.notification_id)
-            row.status, row.updated_at, row.last_error = status, now, error
-            if status == "sent":
-                row.sent_at = now
+            await repo.mark_notification(
+                session,
+                request.notification_id,
+                status=status,
+                updated_at=now,
+                last_error=error,
+                sent_at=now if status == "sent" else None,
+            )
             await repo.add_timeline(
                 session,
                 [

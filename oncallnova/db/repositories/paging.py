@@ -168,11 +168,14 @@ async def claim_notification(session: AsyncSession, row: dict[str, Any]) -> Noti
     return (await session.scalars(query)).one()
 
 
-async def lock_notification(session: AsyncSession, notification_id: str) -> Notification:
-    query = select(Notification).where(Notification.id == notification_id)
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update()
-    return (await session.scalars(query)).one()
+async def mark_notification(session: AsyncSession, notification_id: str, **values: Any) -> None:
+    """Record an attempt's outcome (one UPDATE, no read)."""
+    await session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def notifications_of(session: AsyncSession, incident_id: str) -> list[Notification]:
