@@ -305,3 +305,37 @@ async def test_the_notifier_killed_mid_batch_and_restarted_sends_every_email_onc
 
 async def _at_least(count: Any, wanted: int) -> bool:
     return await count() >= wanted
+
+
+async def test_manual_escalate_reassign_and_the_service_timeouts() -> None:
+    async with paging_mesh() as p:
+        ada, bob, service = await two_level_service(
+            p, acknowledgement_timeout=600, auto_resolve_timeout=7200
+        )
+        cy = await p.user("cy")
+        incident_id = await p.trigger(service["integration_key"], "manual")
+        await p.mail_to(ada["email"])
+
+        # Manual escalate: level 2 now, not in 30 minutes.
+        assert (await p.api.post(f"/api/v1/incidents/{incident_id}/escalate")).status_code == 202
+        await p.mail_to(bob["email"])
+        # Reassign: the new assignee is paged.
+        reassigned = await p.api.post(
+            f"/api/v1/incidents/{incident_id}/reassign", json={"assignee_id": cy["id"]}
+        )
+        assert reassigned.status_code == 202
+        await p.mail_to(cy["email"])
+
+        # Acknowledged, then the acknowledgement runs out: it triggers and pages again.
+        await p.api.post(f"/api/v1/incidents/{incident_id}/acknowledge")
+        await eventually(lambda: _status(p, incident_id, "acknowledged"))
+        bob_before = len(p.smtp.to(bob["email"]))
+        p.clock.advance(minutes=10, seconds=1)
+        await eventually(lambda: _status(p, incident_id, "triggered"))
+        await p.mail_to(bob["email"], bob_before + 1)  # the level reached (2) is paged again
+
+        # Two hours after it opened, it resolves itself.
+        p.clock.advance(minutes=111)
+        await eventually(lambda: _status(p, incident_id, "resolved"))
+        timeline = await p.timeline(incident_id)
+        assert any(e["actor"] == "system:auto_resolve" for e in timeline)
