@@ -253,6 +253,12 @@ class WorkerRunner(Generic[T]):
                         in_flight.pop(task)
                         task.result()
                 in_flight[asyncio.create_task(self._handle(deliveries))] = keys
+        except asyncio.CancelledError:
+            # Cancelled is aborted, not stopped (`stop()` finishes the batches in hand): the
+            # batches in flight are cancelled too and give their messages back.
+            for task in in_flight:
+                task.cancel()
+            raise
         finally:
             if in_flight:
                 await asyncio.wait(in_flight)
