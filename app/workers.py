@@ -9,8 +9,12 @@ from redis.asyncio import Redis
 from oncallnova.bus.runtime import Worker
 from oncallnova.context import AppContext
 from workers.correlator import CorrelatorWorker
+from workers.escalator import EscalatorWorker
 from workers.fingerprinter import FingerprinterWorker
 from workers.lifecycle import LifecycleWorker
+from workers.notifier import NotifierWorker
+from workers.webhook_fanout import WebhookFanoutWorker
+from workers.webhooker import WebhookerWorker
 from workers.windows import KvWindows, RedisWindows, WindowStore
 
 
@@ -35,8 +39,28 @@ async def _lifecycle(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
     return LifecycleWorker(ctx)
 
 
+async def _escalator(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
+    return EscalatorWorker(ctx)
+
+
+async def _notifier(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
+    return NotifierWorker(ctx)
+
+
+async def _webhook_fanout(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
+    return WebhookFanoutWorker(ctx)
+
+
+async def _webhooker(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
+    return WebhookerWorker(ctx)
+
+
 WORKERS: dict[str, Callable[[AppContext], Awaitable[Worker]]] = {  # type: ignore[type-arg]
     "fingerprinter": _fingerprinter,
     "correlator": _correlator,
     "lifecycle": _lifecycle,
+    "escalator": _escalator,
+    "notifier": _notifier,
+    "webhook_fanout": _webhook_fanout,
+    "webhooker": _webhooker,
 }

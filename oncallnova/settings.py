@@ -72,6 +72,32 @@ class Settings(BaseSettings):
     # with COOKIE_SECURE=true (behind a TLS-terminating proxy).
     cookie_secure: bool = False
 
+    # --- paging: email -----------------------------------------------------------------
+    # No SMTP_HOST: the notifier runs a capture inbox (readable at GET /api/v1/mail).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=0, ge=0, le=65535)  # 0: 25, 587 (starttls) or 465 (tls)
+    smtp_from: str = "OnCallNova <oncallnova@localhost>"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout: float = Field(default=10.0, gt=0)
+    # Where people reach the platform: the base of links in emails and webhooks.
+    public_url: str = "http://127.0.0.1:8080"
+    # Key of the one-click links in emails; unset: one generated and kept in the database.
+    action_link_secret: str | None = None
+    # How often the escalator looks for due timers (seconds).
+    escalator_tick: float = Field(default=0.2, gt=0, le=5)
+
+    # --- paging: webhooks ---------------------------------------------------------------
+    # Hosts or CIDRs a webhook may reach although private/loopback (comma-separated).
+    webhook_allowed_hosts: str = ""
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    # First retry after about this many seconds, doubling each time (with jitter), ≤ 1 h.
+    webhook_retry_base: float = Field(default=5.0, gt=0)
+    # Failed attempts in a row after which a subscription is paused.
+    webhook_pause_after: int = Field(default=20, ge=1)
+
     @field_validator("correlation_window", mode="before")
     @classmethod
     def _window(cls, value: object) -> float:

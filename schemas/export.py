@@ -22,6 +22,8 @@ from schemas.subjects import (
     ALERT_RECEIVED,
     INCIDENT_COMMAND,
     INCIDENT_EVENT,
+    NOTIFICATION_REQUESTED,
+    WEBHOOK_DELIVERY_REQUESTED,
     Topic,
 )
 from schemas.wire_v1 import (
@@ -189,6 +191,13 @@ def build() -> dict[str, dict[str, Any]]:
         "The event type is the second subject token (`incident.<event>.v1.<incident_id>`) "
         "and equals the body's `event` field; commands (`incident.command.v1.*`) are a "
         "different family and never share this stream.",
+    )
+    schemas[f"{_family(NOTIFICATION_REQUESTED)}{SUFFIX}"] = _topic_schema(
+        NOTIFICATION_REQUESTED, "The channel is the subject's key and equals `channel`."
+    )
+    schemas[f"{_family(WEBHOOK_DELIVERY_REQUESTED)}{SUFFIX}"] = _topic_schema(
+        WEBHOOK_DELIVERY_REQUESTED,
+        'The body sent to the receiver is `{"event": <event>}` with the event as given.',
     )
     schemas[ENVELOPE_FILE] = envelope_headers_schema()
     return schemas

@@ -48,6 +48,9 @@ class IncidentV1(BaseModel):
     alert_count: int
     assignee_id: str | None = None
     escalation_level: int = 0
+    escalation_epoch: int = Field(
+        default=0, description="Bumped by every change that ends an escalation wait (fencing)."
+    )
     created_at: datetime
     updated_at: datetime
     acknowledged_at: datetime | None = None
@@ -70,6 +73,12 @@ class IncidentCommandV1(BaseModel):
     note: str | None = Field(default=None, max_length=65536)
     assignee_id: str | None = None
     escalation_level: int | None = Field(default=None, ge=0)
+    escalation_epoch: int | None = Field(
+        default=None,
+        ge=0,
+        description="Fence: applied only while the incident's escalation epoch still equals it "
+        "(escalator timers); None for people, whose commands always apply.",
+    )
 
 
 class IncidentEventV1(BaseModel):

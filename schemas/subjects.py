@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from schemas.alert_v1 import CanonicalAlertV1
 from schemas.incident_v1 import INCIDENT_EVENT_TYPES, IncidentCommandV1, IncidentEventV1
+from schemas.paging_v1 import NotificationRequestedV1, WebhookDeliveryRequestedV1
 
 ALERT_FORMATS: tuple[str, ...] = ("pagerduty", "alertmanager", "grafana", "generic", "change")
 
@@ -122,13 +123,13 @@ INCIDENT_EVENT = Topic(
 NOTIFICATION_REQUESTED = Topic(
     "NOTIFICATION_REQUESTED",
     "notification.requested.v1.{key}",
-    None,
+    NotificationRequestedV1,
     "Who to notify, by which channel; key = channel.",
 )
 WEBHOOK_DELIVERY_REQUESTED = Topic(
     "WEBHOOK_DELIVERY_REQUESTED",
     "webhook.delivery_requested.v1.{key}",
-    None,
+    WebhookDeliveryRequestedV1,
     "One outgoing webhook delivery; key = subscription id.",
 )
 DLQ = Topic(

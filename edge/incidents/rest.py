@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from edge.incidents import service, services_rest
+from edge.incidents import paging_rest, service, services_rest, webhooks_rest
 from edge.inputs import Input
 from oncallnova.auth import current_principal
 from oncallnova.context import AppContext
@@ -142,4 +142,6 @@ def router(ctx: AppContext) -> APIRouter:
     edge = APIRouter()
     edge.include_router(api)
     edge.include_router(services_rest.router(ctx))
+    edge.include_router(webhooks_rest.router(ctx))
+    edge.include_router(paging_rest.router(ctx))
     return edge

@@ -27,6 +27,20 @@ WEBHOOK_SECRET = Field(
     description="Write-only. When set, Grafana webhooks must be signed with it (HMAC-SHA256).",
 )
 
+# PagerDuty's service timeouts, in seconds (null: off).
+ACK_TIMEOUT = Field(
+    default=None,
+    ge=60,
+    le=86400 * 7,
+    description="Seconds after which an acknowledged incident triggers again (null: never).",
+)
+AUTO_RESOLVE_TIMEOUT = Field(
+    default=None,
+    ge=60,
+    le=86400 * 30,
+    description="Seconds after which an open incident resolves itself (null: never).",
+)
+
 
 TEAM_ID = Field(
     default=None,
@@ -42,6 +56,8 @@ class ServiceIn(Input):
     escalation_policy_id: str | None = Field(default=None, max_length=36)
     webhook_secret: str | None = WEBHOOK_SECRET
     team_id: str | None = TEAM_ID
+    acknowledgement_timeout: int | None = ACK_TIMEOUT
+    auto_resolve_timeout: int | None = AUTO_RESOLVE_TIMEOUT
 
 
 class ServicePatch(Input):
@@ -51,6 +67,16 @@ class ServicePatch(Input):
     escalation_policy_id: str | None = Field(default=None, max_length=36)
     webhook_secret: str | None = WEBHOOK_SECRET
     team_id: str | None = TEAM_ID
+    acknowledgement_timeout: int | None = ACK_TIMEOUT
+    auto_resolve_timeout: int | None = AUTO_RESOLVE_TIMEOUT
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str:
+        # Absent means "keep it"; null would erase a required name.
+        if value is None:
+            raise ValueError("must not be null (leave it out to keep the name)")
+        return value
 
 
 class RotateIn(BaseModel):
@@ -62,14 +88,6 @@ class RotateIn(BaseModel):
         description="How long the old key keeps working beside the new one (0: not at all).",
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name_not_null(cls, value: str | None) -> str:
-        # Absent means "keep it"; null would erase a required name.
-        if value is None:
-            raise ValueError("must not be null (leave it out to keep the name)")
-        return value
-
 
 class ServiceOut(BaseModel):
     id: str
@@ -78,6 +96,8 @@ class ServiceOut(BaseModel):
     integration_key: str
     escalation_policy_id: str | None
     has_webhook_secret: bool
+    acknowledgement_timeout: int | None = None
+    auto_resolve_timeout: int | None = None
     created_at: datetime
     team_id: str | None = None
     previous_key_expires_at: datetime | None = None
@@ -92,6 +112,8 @@ class ServiceOut(BaseModel):
             integration_key=service.integration_key,
             escalation_policy_id=service.escalation_policy_id,
             has_webhook_secret=service.webhook_secret is not None,
+            acknowledgement_timeout=service.acknowledgement_timeout,
+            auto_resolve_timeout=service.auto_resolve_timeout,
             created_at=service.created_at,
             team_id=service.team_id,
             previous_key_expires_at=service.previous_key_expires_at
@@ -122,6 +144,9 @@ def router(ctx: AppContext) -> APIRouter:
                 webhook_secret=body.webhook_secret,
                 team_id=body.team_id,
             )
+            service.acknowledgement_timeout = body.acknowledgement_timeout
+            service.auto_resolve_timeout = body.auto_resolve_timeout
+            await session.flush()
             return ServiceOut.of(service)
 
     @api.get("/{service_id}", response_model=ServiceOut)

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from edge.oncall import schemas
+from edge.oncall import notification_rules_rest, schemas
 from edge.oncall import service as svc
 from oncallnova import oncall as domain
 from oncallnova.auth import bearer, current_principal
@@ -568,6 +568,7 @@ def router(ctx: "AppContext") -> APIRouter:
         """Who is on call, and the shift that put them there (layer, override, or gap)."""
         return await svc.who_is_on_call(session, schedule, escalation_policy, at or ctx.clock())
 
+    api.include_router(notification_rules_rest.router(ctx))
     return api
 
 

@@ -250,7 +250,9 @@ class TargetIn(_In):
 
 
 class LevelIn(_In):
-    delay_minutes: int = Field(ge=1, le=24 * 60, description="wait before the next level")
+    delay_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, description="wait before the next level (PagerDuty: 30)"
+    )
     targets: list[TargetIn] = Field(min_length=1)
 
 

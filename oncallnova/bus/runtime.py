@@ -27,7 +27,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import nats.errors
 import redis.exceptions
@@ -110,6 +110,8 @@ class UnitOfWork:
         self._sessions = sessions
         self._session: AsyncSession | None = None
         self.outbox: list[Outgoing] = []
+        # Messages the handler wants redelivered later instead of acked: id(msg) -> seconds.
+        self.deferred: dict[int, float] = {}
 
     @property
     def session(self) -> AsyncSession:
@@ -126,6 +128,11 @@ class UnitOfWork:
 
     def publish_all(self, messages: Iterable[Outgoing]) -> None:
         self.outbox.extend(messages)
+
+    def retry_later(self, delivery: Delivery[Any], delay_s: float) -> None:
+        """Nak this message with `delay_s` after the commit instead of acking it (a retry the
+        handler schedules itself, e.g. an HTTP delivery with backoff and jitter)."""
+        self.deferred[id(delivery.msg)] = delay_s
 
     async def commit(self) -> None:
         if self._session is not None:
@@ -166,6 +173,10 @@ class Worker(ABC, Generic[T]):
 
     async def stop(self) -> None:  # noqa: B027 - optional hook
         """Release what `start` opened."""
+
+
+# Longer than a pull request stays open (Puller.expires_s).
+GIVE_BACK_DELAY_S = 6.0
 
 
 def backoff_delay(num_delivered: int) -> float:
@@ -275,6 +286,12 @@ class WorkerRunner(Generic[T]):
                         in_flight.pop(task)
                         task.result()
                 in_flight[asyncio.create_task(self._handle(deliveries))] = keys
+        except asyncio.CancelledError:
+            # Cancelled is aborted, not stopped (`stop()` finishes the batches in hand): the
+            # batches in flight are cancelled too and give their messages back.
+            for task in in_flight:
+                task.cancel()
+            raise
         finally:
             try:
                 # Nothing more comes; what is not in hand goes back (and partitions with nothing
@@ -324,7 +341,12 @@ class WorkerRunner(Generic[T]):
             attributes={"messaging.batch.message_count": len(deliveries)},
         ):
             try:
-                await self.run_unit(deliveries)
+                deferred = await self.run_unit(deliveries)
+            except asyncio.CancelledError:
+                # Stopped mid-batch: give the messages back for another copy at once
+                # (nothing was committed) instead of leaving them until ack_wait.
+                await self._give_back(deliveries)
+                raise
             except Exception as error:
                 if len(deliveries) == 1:
                     await self._failed(deliveries[0], error)
@@ -337,11 +359,12 @@ class WorkerRunner(Generic[T]):
                 )
                 await self._one_by_one(deliveries)
                 return
-        await self._ack_all(deliveries)
+        await self._ack_all(deliveries, deferred)
 
-    async def run_unit(self, deliveries: list[Delivery[T]]) -> None:
+    async def run_unit(self, deliveries: list[Delivery[T]]) -> dict[int, float]:
         """Handle, commit, publish: after this returns the batch's effects are durable and its
-        messages are in JetStream (acking is the caller's)."""
+        messages are in JetStream (acking is the caller's). Returns the retries the handler
+        asked for (`UnitOfWork.retry_later`)."""
         uow = UnitOfWork(self.sessions)
         try:
             await self.worker.handle(deliveries, uow)
@@ -349,15 +372,16 @@ class WorkerRunner(Generic[T]):
         finally:
             await uow.close()
         await self.bus.publish_all(uow.outbox)
+        return uow.deferred
 
     async def _one_by_one(self, deliveries: list[Delivery[T]]) -> None:
         for delivery in deliveries:
             try:
-                await self.run_unit([delivery])
+                deferred = await self.run_unit([delivery])
             except Exception as error:
                 await self._failed(delivery, error)
             else:
-                await self._ack_all([delivery])
+                await self._ack_all([delivery], deferred)
 
     async def _failed(self, delivery: Delivery[T], error: Exception) -> None:
         action = failure_action(error, delivery.num_delivered, self.decl.max_attempts)
@@ -379,8 +403,24 @@ class WorkerRunner(Generic[T]):
         if self.puller is not None:
             self.puller.done(msg)
 
-    async def _ack_all(self, deliveries: list[Delivery[T]]) -> None:
+    async def _give_back(self, deliveries: list[Delivery[T]]) -> None:
         for delivery in deliveries:
+            try:
+                # After our open pull requests expire: until then the server may still route
+                # a redelivery to this stopped puller's inbox, where nobody reads it.
+                await delivery.msg.nak(delay=GIVE_BACK_DELAY_S)
+            except Exception:  # already acked, or the connection is gone: ack_wait will do
+                log.debug("%s: could not give back a message", self.worker.consumer)
+
+    async def _ack_all(
+        self, deliveries: list[Delivery[T]], deferred: dict[int, float] | None = None
+    ) -> None:
+        for delivery in deliveries:
+            delay = deferred.get(id(delivery.msg)) if deferred else None
+            if delay is not None:
+                self.stats.retried += 1
+                await delivery.msg.nak(delay=delay)
+                continue
             await delivery.msg.ack()
             self._done(delivery.msg)
         self.stats.handled += len(deliveries)

@@ -32,4 +32,4 @@ async def upgrade(engine: AsyncEngine, schema: str | None = None) -> None:
 def _upgrade_sync(connection: object) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")

@@ -105,6 +105,7 @@ class IncidentState:
     last_alert_at: datetime | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    escalation_epoch: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -141,6 +142,11 @@ class Outcome:
     @property
     def changed(self) -> bool:
         return bool(self.facts)
+
+
+# Facts that end an escalation wait: each bumps the incident's escalation epoch, which fences
+# the escalator's timers (a command carrying an older epoch is dropped, under the row lock).
+EPOCH_EVENTS = frozenset({"acknowledged", "resolved", "escalated", "reassigned"})
 
 
 def transition(status: str, action: CommandAction) -> tuple[str, IncidentEventType | None]:
@@ -252,10 +258,16 @@ def _transition(
     alert: CanonicalAlertV1 | None = None,
     command: IncidentCommandV1 | None = None,
 ) -> Outcome:
+    fence = command.escalation_epoch if command is not None else None
+    if fence is not None and fence != incident.escalation_epoch:
+        # An escalator timer set before the last acknowledge/escalate/reassign: stale.
+        return Outcome(incident)
     status, event = transition(incident.status, action)
     if event is None:
         return Outcome(incident)
     changes: dict[str, Any] = {"status": status, "updated_at": now}
+    if event in EPOCH_EVENTS:
+        changes["escalation_epoch"] = incident.escalation_epoch + 1
     if event == "acknowledged":
         changes["acknowledged_at"] = now
     elif event == "resolved":

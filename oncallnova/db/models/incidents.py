@@ -33,6 +33,10 @@ class Service(Base):
     # After a rotation the old key keeps working until `previous_key_expires_at`.
     previous_integration_key: Mapped[str | None] = mapped_column(String(32), unique=True)
     previous_key_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # PagerDuty's service timeouts, in seconds: an acknowledged incident re-triggers after
+    # `acknowledgement_timeout`; an open one resolves itself after `auto_resolve_timeout`.
+    acknowledgement_timeout: Mapped[int | None] = mapped_column(Integer)
+    auto_resolve_timeout: Mapped[int | None] = mapped_column(Integer)
 
 
 class Incident(Base):
@@ -57,6 +61,9 @@ class Incident(Base):
     last_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Fences escalation: every change that ends a wait (acknowledge, resolve, escalate,
+    # reassign) bumps it, so a timer set under an older epoch does nothing.
+    escalation_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         # The last guard against two correlators opening the same incident twice.

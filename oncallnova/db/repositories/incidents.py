@@ -190,7 +190,7 @@ INCIDENTS: Table = Incident.__table__  # type: ignore[assignment]
 # What the lifecycle worker may change on an existing incident.
 MUTABLE_COLUMNS = (
     "title", "status", "severity", "urgency", "alert_count", "assignee_id", "escalation_level",
-    "updated_at", "last_alert_at", "acknowledged_at", "resolved_at",
+    "updated_at", "last_alert_at", "acknowledged_at", "resolved_at", "escalation_epoch",
 )  # fmt: skip
 
 
