@@ -116,6 +116,28 @@ REST_RULES: dict[str, Rule] = {
     "GET /api/v1/escalation_policies/{policy_id}/levels/{level}/paged": READ,
     "GET /api/v1/escalation_policies/{policy_id}/step": READ,
     "GET /api/v1/oncall": READ,
+    # paging: notification rules are one's own; webhooks are an admin's
+    "GET /api/v1/users/{user_id}/notification_rules": SELF,
+    "POST /api/v1/users/{user_id}/notification_rules": SELF,
+    "GET /api/v1/users/{user_id}/notification_rules/{rule_id}": SELF,
+    "PUT /api/v1/users/{user_id}/notification_rules/{rule_id}": SELF,
+    "DELETE /api/v1/users/{user_id}/notification_rules/{rule_id}": SELF,
+    "GET /api/v1/incidents/{ref}/notifications": READ,
+    # the signed link in an email is the credential (one incident, one action, 24 h, once)
+    "GET /api/v1/actions/{incident_id}/{action}": PUBLIC,
+    "POST /api/v1/actions/{incident_id}/{action}": PUBLIC,
+    # the capture inbox holds every page, action links included: admins only
+    "GET /api/v1/mail": ADMIN,
+    "GET /api/v1/mail/{mail_id}": ADMIN,
+    "DELETE /api/v1/mail": ADMIN,
+    "POST /api/v1/webhook_subscriptions": ADMIN,
+    "GET /api/v1/webhook_subscriptions": ADMIN,
+    "GET /api/v1/webhook_subscriptions/{subscription_id}": ADMIN,
+    "PUT /api/v1/webhook_subscriptions/{subscription_id}": ADMIN,
+    "POST /api/v1/webhook_subscriptions/{subscription_id}/enable": ADMIN,
+    "POST /api/v1/webhook_subscriptions/{subscription_id}/pause": ADMIN,
+    "DELETE /api/v1/webhook_subscriptions/{subscription_id}": ADMIN,
+    "GET /api/v1/webhook_subscriptions/{subscription_id}/deliveries": ADMIN,
 }
 
 # Full gRPC method name → rule.
