@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.edges import include_routers
+from app.middleware import RequestTelemetry
 from oncallnova.context import AppContext
 from oncallnova.errors import OnCallNovaError
 
@@ -35,6 +36,7 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         description="Self-hosted incident response: alerts in, incidents out.",
     )
     app.state.ctx = ctx
+    app.add_middleware(RequestTelemetry, metrics=ctx.metrics)
 
     @app.exception_handler(OnCallNovaError)
     async def _domain_error(_: Request, error: OnCallNovaError) -> JSONResponse:

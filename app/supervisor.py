@@ -28,6 +28,7 @@ from oncallnova.db import migrate
 from oncallnova.db.engine import create_engine, create_sessions
 from oncallnova.embedded_nats import EmbeddedNats
 from oncallnova.grpc_errors import ErrorInterceptor
+from oncallnova.grpc_telemetry import TelemetryInterceptor
 from oncallnova.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,9 @@ class Platform:
             self.ctx.components[f"worker:{name}"] = runner.is_running
             self.tasks.append(asyncio.create_task(runner.run(), name=f"worker:{name}"))
         if self.edge_names:
-            self.grpc_server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+            self.grpc_server = grpc.aio.server(
+                interceptors=[TelemetryInterceptor(self.ctx.metrics), ErrorInterceptor()]
+            )
             if add_grpc_services(self.grpc_server, self.ctx, self.edge_names):
                 self.grpc_port = self.grpc_server.add_insecure_port(
                     f"{settings.host}:{settings.grpc_port}"

@@ -11,6 +11,7 @@ from oncallnova.context import AppContext
 from workers.correlator import CorrelatorWorker
 from workers.fingerprinter import FingerprinterWorker
 from workers.lifecycle import LifecycleWorker
+from workers.metrics import AlertMetricsWorker, IncidentMetricsWorker
 from workers.windows import KvWindows, RedisWindows, WindowStore
 
 
@@ -35,8 +36,18 @@ async def _lifecycle(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
     return LifecycleWorker(ctx)
 
 
+async def _metrics(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
+    return IncidentMetricsWorker(ctx)
+
+
+async def _metrics_alerts(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
+    return AlertMetricsWorker(ctx)
+
+
 WORKERS: dict[str, Callable[[AppContext], Awaitable[Worker]]] = {  # type: ignore[type-arg]
     "fingerprinter": _fingerprinter,
     "correlator": _correlator,
     "lifecycle": _lifecycle,
+    "metrics": _metrics,
+    "metrics_alerts": _metrics_alerts,
 }

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from oncallnova.bus.connection import Bus
+from oncallnova.process_metrics import ProcessMetrics
 from oncallnova.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -32,3 +33,5 @@ class AppContext:
     components: dict[str, Callable[[], bool]] = field(default_factory=dict)
     # The worker runners of this process, by name (their counters feed /metrics).
     runners: dict[str, Any] = field(default_factory=dict)
+    # HTTP and gRPC latency, log shipping: this process's own metrics.
+    metrics: ProcessMetrics = field(default_factory=ProcessMetrics)

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     lifecycle_concurrency: int = Field(default=2, ge=1, le=16)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # Loki's base URL (…/loki/api/v1/push is added): log records are also pushed there.
+    loki_url: str | None = None
+    # The `environment` label of logs shipped to Loki.
+    environment: str = "local"
+    # `oncallnova worker NAME` alone serves its own /metrics on this port when set.
+    metrics_port: int | None = None
 
     @field_validator("correlation_window", mode="before")
     @classmethod

@@ -28,7 +28,7 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 ALL_EDGES = ["ingestion", "incidents", "oncall", "exporter", "webui"]
-ALL_WORKERS = ["fingerprinter", "correlator", "lifecycle"]
+ALL_WORKERS = ["fingerprinter", "correlator", "lifecycle", "metrics", "metrics_alerts"]
 
 
 def free_port() -> int:

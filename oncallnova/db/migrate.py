@@ -32,4 +32,6 @@ async def upgrade(engine: AsyncEngine, schema: str | None = None) -> None:
 def _upgrade_sync(connection: object) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    # "heads": revisions written in parallel branch from the same parent until they are
+    # chained; every branch is applied either way.
+    command.upgrade(config, "heads")

@@ -2,6 +2,7 @@
 
 from oncallnova.db.models import (
     incidents,  # noqa: F401
+    metrics,  # noqa: F401
     oncall,  # noqa: F401
 )
 from oncallnova.db.models.base import Base
