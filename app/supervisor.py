@@ -13,12 +13,14 @@ import logging
 import socket
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 import uvicorn
 
 from app.edges import EDGES, add_grpc_services
 from app.http import create_app
+from app.metrics_port import serve_process_metrics
 from app.workers import WORKERS
 from oncallnova.bus.connection import Bus, connect
 from oncallnova.bus.provision import provision
@@ -58,6 +60,7 @@ class Platform:
     http: uvicorn.Server | None = None
     grpc_server: grpc.aio.Server | None = None
     grpc_port: int | None = None
+    metrics_server: Any = None
 
     async def start(self) -> AppContext:
         """Bring everything up; returns the shared context (tests use it directly)."""
@@ -100,6 +103,10 @@ class Platform:
                 self.grpc_server = None
         if self.serve_http and self.edge_names:
             await self._start_http()
+        if settings.metrics_port:
+            self.metrics_server, _ = serve_process_metrics(
+                self.ctx, settings.host, settings.metrics_port
+            )
         return self.ctx
 
     async def _start_http(self) -> None:
@@ -129,6 +136,9 @@ class Platform:
         """Stop taking work, finish what is in hand, drain the bus, stop the child server."""
         if self.http is not None:
             self.http.should_exit = True
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace=5)
         for runner in self.runners.values():
