@@ -284,9 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     from oncallnova.logs import setup_logging
-    from oncallnova.telemetry import setup_tracing
-
-    from oncallnova.telemetry import service_name_for
+    from oncallnova.telemetry import service_name_for, setup_tracing
 
     service = service_name_for(args.command, [getattr(args, "name", "")])
     setup_logging(
