@@ -77,9 +77,9 @@ class LokiHandler(logging.Handler):
         by_level: dict[str, list[list[str]]] = defaultdict(list)
         for timestamp, line, level in batch:
             by_level[level].append([timestamp, line])
-        body = {
+        body: dict[str, object] = {
             "streams": [
-                {"stream": {**self.labels, "level": level}, "values": values}
+                {"stream": dict(self.labels, level=level), "values": values}
                 for level, values in by_level.items()
             ]
         }
