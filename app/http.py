@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,11 +30,22 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return "".join(parts) or "body"
 
 
+def _without_native_telemetry() -> dict[str, Any]:
+    """FastAPI ≥ 0.16x traces requests itself through the global provider; `RequestTelemetry`
+    already does (with the route template, the incoming `traceparent` and our metrics), so
+    FastAPI's own is turned off where it exists: one span per request, none when tracing is."""
+    if "telemetry" not in inspect.signature(FastAPI).parameters:
+        return {}
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {"telemetry": off}
+
+
 def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> FastAPI:
     app = FastAPI(
         title="OnCallNova",
         version="0.1.0",
         description="Self-hosted incident response: alerts in, incidents out.",
+        **_without_native_telemetry(),
     )
     app.state.ctx = ctx
     app.add_middleware(RequestTelemetry, metrics=ctx.metrics)

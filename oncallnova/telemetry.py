@@ -95,14 +95,16 @@ def install(provider: Any, *processors: Any) -> None:
         provider.add_span_processor(processor)
     _provider = provider
     _tracer = provider.get_tracer("oncallnova")
-    trace.set_tracer_provider(provider)  # for libraries that ask the global API; once only
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)  # for libraries that ask the global API; once only
 
 
 def uninstall() -> None:
-    """Stop recording (flushes what was recorded)."""
+    """Stop recording (sends what was recorded first)."""
     global _provider, _tracer
     if _provider is not None:
         _provider.force_flush()
+        _provider.shutdown()
     _provider, _tracer = None, _NOOP
 
 
