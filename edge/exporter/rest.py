@@ -50,16 +50,15 @@ def incident_families(
 ) -> list[Metric]:
     """The design's six metrics from stored series; every known label value is shown, at zero
     until it moves, so dashboards and `rate()` see a series from the start."""
-    values: dict[tuple[str, str], float] = {(n, lbl): v for n, lbl, v in series}
+    index: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
     by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for (name, label_text), value in values.items():
-        by_name.setdefault(name, []).append((parse_labels(label_text), value))
+    for name, label_text, value in series:
+        found = parse_labels(label_text)
+        index[(name, frozenset(found.items()))] = value
+        by_name.setdefault(name, []).append((found, value))
 
     def value_of(name: str, **wanted: str) -> float:
-        for found, value in by_name.get(name, []):
-            if found == wanted:
-                return value
-        return 0.0
+        return index.get((name, frozenset(wanted.items())), 0.0)
 
     total = CounterMetricFamily(INCIDENTS_TOTAL, "Incidents opened", labels=["severity"])
     active = GaugeMetricFamily(
@@ -179,15 +178,25 @@ class Families:
         return iter(self.families)
 
 
+async def _series(ctx: AppContext) -> list[tuple[str, str, float]]:
+    async with ctx.sessions() as session:
+        return await read_series(session)
+
+
+async def _engineers_on_call(ctx: AppContext) -> int:
+    async with ctx.sessions() as session:
+        return await count_engineers_on_call(session, ctx.clock())
+
+
 async def scrape(ctx: AppContext) -> bytes:
     """The whole `/metrics` page."""
-    consumers = asyncio.create_task(consumer_families(ctx))
-    async with ctx.sessions() as session:
-        series = await read_series(session)
-        engineers = await count_engineers_on_call(session, ctx.clock())
+    # Three independent reads at once: the series, the schedules, the consumers' backlog.
+    series, engineers, consumers = await asyncio.gather(
+        _series(ctx), _engineers_on_call(ctx), consumer_families(ctx)
+    )
     families = incident_families(series, engineers)
     families += worker_families(getattr(ctx, "runners", {}))
-    families += await consumers
+    families += consumers
     families += list(ctx.metrics.registry.collect())
     return generate_latest(Families(families))  # type: ignore[arg-type]
 
