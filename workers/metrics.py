@@ -6,13 +6,15 @@ Emits:    nothing; it writes `metric_incidents` and `metric_series`, which every
           exporter edge reads at scrape time.
 Idempotency: an incident's series move by the difference between its stored facts before and
           after an event (`oncallnova/metrics/facts.py`), so a redelivered or late event moves
-          nothing; a received message is counted once, by its id (`metric_seen_messages`).
+          nothing; a received message is counted once, by its id (`metric_seen_messages`,
+          pruned past the ALERTS stream's retention, when no redelivery can come).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 from nats.aio.msg import Msg
 from pydantic import ValidationError
@@ -75,11 +77,17 @@ class Received:
     alerts: int
 
 
+# ALERTS keeps messages 7 days (nats/streams.json): an id older than that cannot come back.
+SEEN_KEPT = timedelta(days=8)
+PRUNE_EVERY = 500  # batches
+
+
 class AlertMetricsWorker(Worker[Received]):
     consumer = "metrics_alerts"
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self._batches = 0
 
     def decode(self, subject: str, envelope: Envelope, msg: Msg) -> Received:
         fmt = subject.rsplit(".", 1)[-1]
@@ -100,3 +108,6 @@ class AlertMetricsWorker(Worker[Received]):
             key = (ALERTS_INGESTED, labels(format=received.fmt))
             moved[key] = moved.get(key, 0.0) + received.alerts
         await repo.add_to_series(uow.session, moved)
+        self._batches += 1
+        if self._batches % PRUNE_EVERY == 1:
+            await repo.forget_seen_before(uow.session, self.ctx.clock() - SEEN_KEPT)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,3 +89,8 @@ async def read_series(session: AsyncSession) -> list[tuple[str, str, float]]:
     """Every stored series value."""
     rows = await session.execute(select(MetricSeries.name, MetricSeries.labels, MetricSeries.value))
     return [(name, label_text, float(value)) for name, label_text, value in rows.all()]
+
+
+async def forget_seen_before(session: AsyncSession, before: datetime) -> None:
+    """Drop counted ids older than any message the stream can still redeliver."""
+    await session.execute(delete(MetricSeenMessage).where(MetricSeenMessage.seen_at < before))
