@@ -86,3 +86,22 @@ async def test_a_worker_run_alone_serves_its_metrics_on_metrics_port() -> None:
     finally:
         await stop_mesh(mesh)
         await drop_namespace(ns)
+
+
+async def test_grpc_calls_are_measured_by_method_and_code(mesh: Mesh, grpc_channel) -> None:
+    import grpc
+
+    from proto import incidents_pb2, incidents_pb2_grpc
+
+    stub = incidents_pb2_grpc.IncidentServiceStub(grpc_channel)
+    try:
+        await stub.GetIncident(incidents_pb2.GetIncidentRequest(id="no-such-incident"))
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+    found = samples((await mesh.api.get("/metrics")).text)
+    counted = {
+        (lbl["method"], lbl["code"]): v
+        for n, lbl, v in found
+        if n == "oncallnova_grpc_request_duration_seconds_count"
+    }
+    assert counted[("/oncallnova.v1.IncidentService/GetIncident", "NOT_FOUND")] >= 1
