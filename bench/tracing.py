@@ -15,7 +15,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -104,7 +103,12 @@ async def main() -> None:
     sink = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("otlp_sink.py")), "--port", str(sink_port)]
     )
-    time.sleep(1.5)
+    for _ in range(300):  # until the receiver answers
+        try:
+            await spans_received(sink_port)
+            break
+        except httpx.HTTPError:
+            await asyncio.sleep(0.1)
     runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     try:
         for pair in range(args.pairs):
