@@ -316,15 +316,29 @@ class WorkerRunner(Generic[T]):
         for delivery in deliveries:
             if delivery.num_delivered > 1:
                 self.stats.redelivered += 1
-        spans = self._message_spans(deliveries) if telemetry.enabled() else None
+        # Small batches (a quiet system, where one alert's path is worth seeing) get a span per
+        # message; a busy system's large batches get one span linked to every message, so the
+        # cost of tracing grows with batches, not with messages.
+        traced = telemetry.enabled()
+        spans = (
+            self._message_spans(deliveries)
+            if traced and len(deliveries) <= PER_MESSAGE_SPANS
+            else None
+        )
+        parents = (
+            {message_id: telemetry.carrier(span) for message_id, span in spans.items()}
+            if spans
+            else _incoming_parents(deliveries)
+        )
         try:
             with telemetry.tracer().start_as_current_span(
                 f"{self.worker.consumer}.batch",
                 context=telemetry.extract(deliveries[0].msg.headers),
                 attributes={"messaging.batch.message_count": len(deliveries)},
+                links=_links(deliveries) if traced and spans is None else None,
             ):
                 try:
-                    await self.run_unit(deliveries, spans)
+                    await self.run_unit(deliveries, parents)
                 except Exception as error:
                     if len(deliveries) == 1:
                         await self._failed(deliveries[0], error)
@@ -335,7 +349,7 @@ class WorkerRunner(Generic[T]):
                         len(deliveries),
                         exc_info=True,
                     )
-                    await self._one_by_one(deliveries, spans)
+                    await self._one_by_one(deliveries, parents)
                     return
             await self._ack_all(deliveries)
         finally:
@@ -362,7 +376,7 @@ class WorkerRunner(Generic[T]):
         }
 
     async def run_unit(
-        self, deliveries: list[Delivery[T]], spans: dict[str, trace.Span] | None = None
+        self, deliveries: list[Delivery[T]], parents: dict[str, dict[str, str]] | None = None
     ) -> None:
         """Handle, commit, publish: after this returns the batch's effects are durable and its
         messages are in JetStream (acking is the caller's)."""
@@ -373,16 +387,16 @@ class WorkerRunner(Generic[T]):
         finally:
             await uow.close()
         outbox = uow.outbox
-        if spans:
-            outbox = [_under_cause(message, spans) for message in outbox]
+        if parents:
+            outbox = [_under_cause(message, parents) for message in outbox]
         await self.bus.publish_all(outbox)
 
     async def _one_by_one(
-        self, deliveries: list[Delivery[T]], spans: dict[str, trace.Span] | None = None
+        self, deliveries: list[Delivery[T]], parents: dict[str, dict[str, str]] | None = None
     ) -> None:
         for delivery in deliveries:
             try:
-                await self.run_unit([delivery], spans)
+                await self.run_unit([delivery], parents)
             except Exception as error:
                 await self._failed(delivery, error)
             else:
@@ -442,14 +456,40 @@ class WorkerRunner(Generic[T]):
         log.error("%s: dead-lettered %s: %s", self.worker.consumer, msg.subject, reason)
 
 
-def _under_cause(message: Outgoing, spans: dict[str, Any]) -> Outgoing:
+# Batches up to this size get a span per message (see `_handle`).
+PER_MESSAGE_SPANS = 16
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def _incoming_parents(deliveries: list[Delivery[Any]]) -> dict[str, dict[str, str]]:
+    """Each message's own trace headers, by message id: what it causes stays in its trace even
+    when another message's context is the current one (a batch has one)."""
+    parents: dict[str, dict[str, str]] = {}
+    for delivery in deliveries:
+        headers = delivery.msg.headers
+        if headers and "traceparent" in headers:
+            parents[delivery.envelope.id] = {k: headers[k] for k in TRACE_HEADERS if k in headers}
+    return parents
+
+
+def _links(deliveries: list[Delivery[Any]]) -> list[trace.Link]:
+    """Links from a batch span to the span that published each of its messages."""
+    links = []
+    for delivery in deliveries:
+        headers = delivery.msg.headers
+        if headers and "traceparent" in headers:
+            context = trace.get_current_span(telemetry.extract(headers)).get_span_context()
+            if context.is_valid:
+                links.append(trace.Link(context))
+    return links
+
+
+def _under_cause(message: Outgoing, parents: dict[str, dict[str, str]]) -> Outgoing:
     """`message` with the trace context of the message that caused it, when it was in the batch."""
-    span = spans.get(message.envelope.causation_id or "")
-    if span is None:
+    headers = parents.get(message.envelope.causation_id or "")
+    if headers is None:
         return message
-    return replace(
-        message, extra_headers={**(message.extra_headers or {}), **telemetry.carrier(span)}
-    )
+    return replace(message, extra_headers={**(message.extra_headers or {}), **headers})
 
 
 def _stream_position(msg: Msg) -> str:

@@ -170,3 +170,62 @@ async def test_the_same_trace_reaches_a_real_otlp_receiver(
             telemetry.uninstall()
     assert {service for service, _, _ in receiver.spans()} == {"oncallnova-test"}
     assert set(receiver.content_types) == {"application/x-protobuf"}
+
+
+@pytest.mark.parametrize("tracing", [False, True])
+async def test_in_a_large_batch_each_alert_keeps_its_own_trace(
+    idle_mesh: Mesh, tracing: bool
+) -> None:
+    """40 alerts handled as one batch (one span linked to all when tracing is on): what each
+    one causes is published under its own trace id, never under the batch's first."""
+    import nats.js.api
+
+    from app.workers import WORKERS
+    from oncallnova.bus.runtime import PER_MESSAGE_SPANS, WorkerRunner
+    from schemas.subjects import ALERT_FINGERPRINTED, ALERT_RECEIVED
+
+    exporter = InMemorySpanExporter()
+    if tracing:
+        telemetry.install(TracerProvider(), SimpleSpanProcessor(exporter))
+    try:
+        bus = idle_mesh.ctx.bus
+        service = await idle_mesh.create_service()
+        sent: dict[str, str] = {}
+        for i in range(40):
+            trace_id = secrets.token_hex(16)
+            sent[f"big-{i}"] = trace_id
+            await bus.js.publish(
+                ALERT_RECEIVED.subject("pagerduty", ns=bus.ns),
+                json.dumps(pd_event(service["key"], dedup_key=f"big-{i}")).encode(),
+                headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+                         "Nats-Msg-Id": secrets.token_hex(8)},
+            )  # fmt: skip
+        worker = await WORKERS["fingerprinter"](idle_mesh.ctx)
+        runner = WorkerRunner(bus, worker, idle_mesh.ctx.sessions, batch_size=64)
+        sub = await bus.js.pull_subscribe_bind(durable="fingerprinter", stream=bus.stream("ALERTS"))
+        msgs = []
+        while len(msgs) < 40:
+            msgs += await sub.fetch(40 - len(msgs), timeout=5)
+        assert len(msgs) > PER_MESSAGE_SPANS
+        await runner.process(msgs)
+        await sub.unsubscribe()
+        out = await bus.js.subscribe(
+            ALERT_FINGERPRINTED.wildcard(bus.ns),
+            ordered_consumer=True,
+            config=nats.js.api.ConsumerConfig(deliver_policy=nats.js.api.DeliverPolicy.ALL),
+        )
+        found: dict[str, str] = {}
+        while len(found) < 40:
+            msg = await out.next_msg(timeout=5)
+            dedup = json.loads(msg.data)["dedup_key"]
+            found[dedup] = msg.headers["traceparent"].split("-")[1]
+        await out.unsubscribe()
+        assert found == sent
+        if tracing:
+            [batch] = [s for s in exporter.get_finished_spans() if s.name == "fingerprinter.batch"]
+            assert {format(link.context.trace_id, "032x") for link in batch.links} == set(
+                sent.values()
+            )
+    finally:
+        if tracing:
+            telemetry.uninstall()
