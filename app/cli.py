@@ -461,10 +461,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"oncallnova: invalid setting: {problem['msg']}", file=sys.stderr)
         return 2
     from oncallnova.logs import setup_logging
-    from oncallnova.telemetry import setup_tracing
+    from oncallnova.telemetry import service_name_for, setup_tracing
 
-    setup_logging(settings.log_level, settings.log_format)
-    setup_tracing(f"oncallnova-{args.command}")
+    service = service_name_for(args.command, [getattr(args, "name", "")])
+    setup_logging(
+        settings.log_level,
+        settings.log_format,
+        loki_url=settings.loki_url,
+        service=service,
+        environment=settings.environment,
+    )
+    setup_tracing(service)
     return int(args.func(args) or 0)
 
 

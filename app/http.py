@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from app.edges import include_routers
+from app.middleware import RequestTelemetry
 from app.openapi import document_errors
 from edge.accounts import rest as accounts_rest
 from oncallnova.auth import authorize
@@ -39,6 +41,16 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return "".join(parts) or "body"
 
 
+def _without_native_telemetry() -> dict[str, Any]:
+    """FastAPI ≥ 0.16x traces requests itself through the global provider; `RequestTelemetry`
+    already does (with the route template, the incoming `traceparent` and our metrics), so
+    FastAPI's own is turned off where it exists: one span per request, none when tracing is."""
+    if "telemetry" not in inspect.signature(FastAPI).parameters:
+        return {}
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {"telemetry": off}
+
+
 def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> FastAPI:
     app = FastAPI(
         title="OnCallNova",
@@ -46,8 +58,10 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         description="Self-hosted incident response: alerts in, incidents out.",
         # Every route passes the one authorization dependency (rules: oncallnova/security/rules.py).
         dependencies=[Depends(authorize)],
+        **_without_native_telemetry(),
     )
     app.state.ctx = ctx
+    app.add_middleware(RequestTelemetry, metrics=ctx.metrics)
     app.add_middleware(AuditLog, ctx=ctx)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

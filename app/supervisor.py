@@ -13,6 +13,7 @@ import logging
 import socket
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 import uvicorn
@@ -20,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from app.edges import EDGES, add_grpc_services, grpc_service_names
 from app.http import create_app
+from app.metrics_port import serve_process_metrics
 from app.workers import WORKERS
 from oncallnova.bus import declarations
 from oncallnova.bus.connection import Bus, connect
@@ -32,6 +34,7 @@ from oncallnova.db.engine import create_engine, create_sessions
 from oncallnova.embedded_nats import EmbeddedNats
 from oncallnova.grpc_auth import AuthInterceptor
 from oncallnova.grpc_errors import ErrorInterceptor
+from oncallnova.grpc_telemetry import TelemetryInterceptor
 from oncallnova.security.bootstrap import ensure_bootstrap_admin
 from oncallnova.security.secret_files import jwt_secret
 from oncallnova.settings import Settings
@@ -65,6 +68,7 @@ class Platform:
     grpc_port: int | None = None
     # The bootstrap admin's generated password, when this start made one (printed once).
     generated_admin_password: str | None = None
+    metrics_server: Any = None
 
     async def start(self) -> AppContext:
         """Bring everything up; returns the shared context (tests use it directly)."""
@@ -125,6 +129,10 @@ class Platform:
                 self.grpc_server = None
         if self.serve_http and self.edge_names:
             await self._start_http()
+        if settings.metrics_port:
+            self.metrics_server, _ = serve_process_metrics(
+                self.ctx, settings.host, settings.metrics_port
+            )
         return self.ctx
 
     async def _start_http(self) -> None:
@@ -157,6 +165,9 @@ class Platform:
                 task.cancel()  # no restarts while stopping
         if self.http is not None:
             self.http.should_exit = True
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace=5)
         for runner in self.runners.values():
@@ -207,7 +218,7 @@ def grpc_server(ctx: AppContext) -> grpc.aio.Server:
     """A gRPC server whose every method passes the auth interceptor (inside the error one,
     which turns its refusals into UNAUTHENTICATED / PERMISSION_DENIED)."""
     return grpc.aio.server(
-        interceptors=[ErrorInterceptor(), AuthInterceptor(ctx)],
+        interceptors=[TelemetryInterceptor(ctx.metrics), ErrorInterceptor(), AuthInterceptor(ctx)],
         options=[("grpc.max_receive_message_length", ctx.settings.max_body_bytes)],
     )
 

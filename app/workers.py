@@ -12,6 +12,7 @@ from workers.correlator import CorrelatorWorker
 from workers.escalator import EscalatorWorker
 from workers.fingerprinter import FingerprinterWorker
 from workers.lifecycle import LifecycleWorker
+from workers.metrics import AlertMetricsWorker, IncidentMetricsWorker
 from workers.notifier import NotifierWorker
 from workers.webhook_fanout import WebhookFanoutWorker
 from workers.webhooker import WebhookerWorker
@@ -55,6 +56,14 @@ async def _webhooker(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
     return WebhookerWorker(ctx)
 
 
+async def _metrics(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
+    return IncidentMetricsWorker(ctx)
+
+
+async def _metrics_alerts(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
+    return AlertMetricsWorker(ctx)
+
+
 WORKERS: dict[str, Callable[[AppContext], Awaitable[Worker]]] = {  # type: ignore[type-arg]
     "fingerprinter": _fingerprinter,
     "correlator": _correlator,
@@ -63,4 +72,6 @@ WORKERS: dict[str, Callable[[AppContext], Awaitable[Worker]]] = {  # type: ignor
     "notifier": _notifier,
     "webhook_fanout": _webhook_fanout,
     "webhooker": _webhooker,
+    "metrics": _metrics,
+    "metrics_alerts": _metrics_alerts,
 }

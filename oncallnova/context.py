@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from oncallnova.bus.connection import Bus
+from oncallnova.process_metrics import ProcessMetrics
 from oncallnova.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -34,3 +35,5 @@ class AppContext:
     runners: dict[str, Any] = field(default_factory=dict)
     # Per-process services made on first use (the security service, …), by name.
     extras: dict[str, Any] = field(default_factory=dict)
+    # HTTP and gRPC latency, log shipping: this process's own metrics.
+    metrics: ProcessMetrics = field(default_factory=ProcessMetrics)

@@ -1,4 +1,8 @@
-"""JSON logs (one object per line) or plain text, chosen by LOG_FORMAT."""
+"""JSON logs (one object per line) or plain text, chosen by LOG_FORMAT; Loki when LOKI_URL is set.
+
+Inside a span (a request, a message being handled) every JSON line carries `trace_id` and
+`span_id`, so a log line leads to its trace and back.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+
+from opentelemetry import trace
+
+from oncallnova.loki import LokiHandler
 
 # Secrets that must never reach a log line, whatever code logged them (defence in depth: the
 # code does not log them on purpose).
@@ -34,6 +42,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = format(span_context.trace_id, "032x")
+            entry["span_id"] = format(span_context.span_id, "016x")
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
@@ -44,7 +56,14 @@ class TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
+def setup_logging(
+    level: str = "INFO",
+    fmt: str = "json",
+    *,
+    loki_url: str | None = None,
+    service: str = "oncallnova",
+    environment: str = "local",
+) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter()
@@ -52,7 +71,12 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
         else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    handlers: list[logging.Handler] = [handler]
+    if loki_url:
+        loki = LokiHandler(loki_url, service=service, environment=environment)
+        loki.setFormatter(JsonFormatter())
+        handlers.append(loki)
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
     for noisy in ("nats", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     webhook_retry_base: float = Field(default=5.0, gt=0)
     # Failed attempts in a row after which a subscription is paused.
     webhook_pause_after: int = Field(default=20, ge=1)
+    # Loki's base URL (…/loki/api/v1/push is added): log records are also pushed there.
+    loki_url: str | None = None
+    # The `environment` label of logs shipped to Loki.
+    environment: str = "local"
+    # `oncallnova worker NAME` alone serves its own /metrics on this port when set.
+    metrics_port: int | None = None
 
     @field_validator("correlation_window", mode="before")
     @classmethod

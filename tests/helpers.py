@@ -41,7 +41,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-ALL_WORKERS = ["fingerprinter", "correlator", "lifecycle"]
+ALL_WORKERS = ["fingerprinter", "correlator", "lifecycle", "metrics", "metrics_alerts"]
 
 
 def free_port() -> int:

@@ -59,6 +59,8 @@ class Outgoing:
         headers = self.envelope.to_headers()
         if self.extra_headers:
             headers.update(self.extra_headers)
+            if "traceparent" in self.extra_headers:
+                return headers  # the runtime named the span that caused this message
         return telemetry.inject(headers)
 
 

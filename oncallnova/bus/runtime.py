@@ -26,13 +26,14 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import nats.errors
 import redis.exceptions
 import sqlalchemy.exc
 from nats.aio.msg import Msg
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oncallnova import telemetry
@@ -109,6 +110,7 @@ class UnitOfWork:
     def __init__(self, sessions: async_sessionmaker[AsyncSession] | None) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
+        self._span: trace.Span | None = None
         self.outbox: list[Outgoing] = []
         # Messages the handler wants redelivered later instead of acked: id(msg) -> seconds.
         self.deferred: dict[int, float] = {}
@@ -120,6 +122,11 @@ class UnitOfWork:
             if self._sessions is None:
                 raise RuntimeError("this runner has no database")
             self._session = self._sessions()
+            if telemetry.enabled():
+                # One span per database transaction: from first use to commit or rollback.
+                self._span = telemetry.tracer().start_span(
+                    "db.transaction", kind=trace.SpanKind.CLIENT
+                )
         return self._session
 
     def publish(self, message: Outgoing) -> None:
@@ -143,6 +150,9 @@ class UnitOfWork:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._span is not None:
+            self._span.end()
+            self._span = None
 
 
 class Worker(ABC, Generic[T]):
@@ -184,17 +194,51 @@ def backoff_delay(num_delivered: int) -> float:
     return min(30.0, 0.5 * 2 ** max(0, num_delivered - 1))
 
 
+# Seconds a batch takes to handle, commit, publish and ack.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+
+@dataclass
+class LatencyHistogram:
+    """A Prometheus-style histogram kept as plain counts (read at scrape time)."""
+
+    bounds: tuple[float, ...] = LATENCY_BUCKETS
+    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        index = 0
+        while index < len(self.bounds) and seconds > self.bounds[index]:
+            index += 1
+        self.counts[index] += 1
+        self.total += seconds
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """(`le`, cumulative count) pairs, +Inf last."""
+        running = 0
+        out: list[tuple[str, float]] = []
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return out
+
+
 @dataclass
 class WorkerStats:
-    """What a running worker has done; exposed by /healthz and the metrics worker."""
+    """What a running worker has done; exposed by /healthz and /metrics."""
 
     handled: int = 0
     dead_lettered: int = 0
     retried: int = 0
     ignored_late: int = 0
+    # Deliveries the server had made before (num_delivered > 1): redeliveries.
+    redelivered: int = 0
     batches: int = 0
     last_batch_at: float = 0.0
     running: bool = False
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
 class WorkerRunner(Generic[T]):
@@ -335,33 +379,77 @@ class WorkerRunner(Generic[T]):
         """Handle a decoded batch as one unit, then ack; on failure, one by one."""
         self.stats.batches += 1
         self.stats.last_batch_at = time.time()
-        with telemetry.tracer().start_as_current_span(
-            f"{self.worker.consumer}.batch",
-            context=telemetry.extract(deliveries[0].msg.headers),
-            attributes={"messaging.batch.message_count": len(deliveries)},
-        ):
-            try:
-                deferred = await self.run_unit(deliveries)
-            except asyncio.CancelledError:
-                # Stopped mid-batch: give the messages back for another copy at once
-                # (nothing was committed) instead of leaving them until ack_wait.
-                await self._give_back(deliveries)
-                raise
-            except Exception as error:
-                if len(deliveries) == 1:
-                    await self._failed(deliveries[0], error)
+        started = time.perf_counter()
+        for delivery in deliveries:
+            if delivery.num_delivered > 1:
+                self.stats.redelivered += 1
+        # Small batches (a quiet system, where one alert's path is worth seeing) get a span per
+        # message; a busy system's large batches get one span linked to every message, so the
+        # cost of tracing grows with batches, not with messages.
+        traced = telemetry.enabled()
+        spans = (
+            self._message_spans(deliveries)
+            if traced and len(deliveries) <= PER_MESSAGE_SPANS
+            else None
+        )
+        parents = (
+            {message_id: telemetry.carrier(span) for message_id, span in spans.items()}
+            if spans
+            else _incoming_parents(deliveries)
+        )
+        try:
+            with telemetry.tracer().start_as_current_span(
+                f"{self.worker.consumer}.batch",
+                context=telemetry.extract(deliveries[0].msg.headers),
+                attributes={"messaging.batch.message_count": len(deliveries)},
+                links=_links(deliveries) if traced and spans is None else None,
+            ):
+                try:
+                    deferred = await self.run_unit(deliveries, parents)
+                except asyncio.CancelledError:
+                    # Stopped mid-batch: give the messages back for another copy at once
+                    # (nothing was committed) instead of leaving them until ack_wait.
+                    await self._give_back(deliveries)
+                    raise
+                except Exception as error:
+                    if len(deliveries) == 1:
+                        await self._failed(deliveries[0], error)
+                        return
+                    log.warning(
+                        "%s: batch of %d failed; retrying one by one",
+                        self.worker.consumer,
+                        len(deliveries),
+                        exc_info=True,
+                    )
+                    await self._one_by_one(deliveries, parents)
                     return
-                log.warning(
-                    "%s: batch of %d failed; retrying one by one",
-                    self.worker.consumer,
-                    len(deliveries),
-                    exc_info=True,
-                )
-                await self._one_by_one(deliveries)
-                return
-        await self._ack_all(deliveries, deferred)
+            await self._ack_all(deliveries, deferred)
+        finally:
+            self.stats.latency.observe(time.perf_counter() - started)
+            for span in (spans or {}).values():
+                span.end()
 
-    async def run_unit(self, deliveries: list[Delivery[T]]) -> dict[int, float]:
+    def _message_spans(self, deliveries: list[Delivery[T]]) -> dict[str, trace.Span]:
+        """One span per message handled, child of the span that published it, by message id:
+        what a message causes is published under its span, so one alert is one trace."""
+        tracer = telemetry.tracer()
+        return {
+            d.envelope.id: tracer.start_span(
+                f"{self.worker.consumer} process",
+                context=telemetry.extract(d.msg.headers),
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.destination.name": d.subject.rsplit(".", 1)[0],
+                    "messaging.message.id": d.envelope.id,
+                },
+            )
+            for d in deliveries
+        }
+
+    async def run_unit(
+        self, deliveries: list[Delivery[T]], parents: dict[str, dict[str, str]] | None = None
+    ) -> dict[int, float]:
         """Handle, commit, publish: after this returns the batch's effects are durable and its
         messages are in JetStream (acking is the caller's). Returns the retries the handler
         asked for (`UnitOfWork.retry_later`)."""
@@ -371,13 +459,18 @@ class WorkerRunner(Generic[T]):
             await uow.commit()
         finally:
             await uow.close()
-        await self.bus.publish_all(uow.outbox)
+        outbox = uow.outbox
+        if parents:
+            outbox = [_under_cause(message, parents) for message in outbox]
+        await self.bus.publish_all(outbox)
         return uow.deferred
 
-    async def _one_by_one(self, deliveries: list[Delivery[T]]) -> None:
+    async def _one_by_one(
+        self, deliveries: list[Delivery[T]], parents: dict[str, dict[str, str]] | None = None
+    ) -> None:
         for delivery in deliveries:
             try:
-                deferred = await self.run_unit([delivery])
+                deferred = await self.run_unit([delivery], parents)
             except Exception as error:
                 await self._failed(delivery, error)
             else:
@@ -462,6 +555,42 @@ class WorkerRunner(Generic[T]):
         self._done(msg)
         self.stats.dead_lettered += 1
         log.error("%s: dead-lettered %s: %s", self.worker.consumer, msg.subject, reason)
+
+
+# Batches up to this size get a span per message (see `_handle`).
+PER_MESSAGE_SPANS = 16
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def _incoming_parents(deliveries: list[Delivery[Any]]) -> dict[str, dict[str, str]]:
+    """Each message's own trace headers, by message id: what it causes stays in its trace even
+    when another message's context is the current one (a batch has one)."""
+    parents: dict[str, dict[str, str]] = {}
+    for delivery in deliveries:
+        headers = delivery.msg.headers
+        if headers and "traceparent" in headers:
+            parents[delivery.envelope.id] = {k: headers[k] for k in TRACE_HEADERS if k in headers}
+    return parents
+
+
+def _links(deliveries: list[Delivery[Any]]) -> list[trace.Link]:
+    """Links from a batch span to the span that published each of its messages."""
+    links = []
+    for delivery in deliveries:
+        headers = delivery.msg.headers
+        if headers and "traceparent" in headers:
+            context = trace.get_current_span(telemetry.extract(headers)).get_span_context()
+            if context.is_valid:
+                links.append(trace.Link(context))
+    return links
+
+
+def _under_cause(message: Outgoing, parents: dict[str, dict[str, str]]) -> Outgoing:
+    """`message` with the trace context of the message that caused it, when it was in the batch."""
+    headers = parents.get(message.envelope.causation_id or "")
+    if headers is None:
+        return message
+    return replace(message, extra_headers={**(message.extra_headers or {}), **headers})
 
 
 def _stream_position(msg: Msg) -> str:

@@ -32,4 +32,5 @@ async def upgrade(engine: AsyncEngine, schema: str | None = None) -> None:
 def _upgrade_sync(connection: object) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "heads")
+    # One chain of revisions: "head" fails loudly if two revisions ever claim one parent.
+    command.upgrade(config, "head")

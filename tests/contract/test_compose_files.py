@@ -188,6 +188,7 @@ def _route(routers: dict[str, Any], path: str) -> str:
         ("/api/v1/incidents/42/acknowledge", "incidents"),
         ("/api/v1/schedules", "oncall"),
         ("/metrics", "exporter"),
+        ("/api/v1/analytics/trends", "exporter"),
         ("/", "webui"),
         ("/docs", "webui"),
     ],

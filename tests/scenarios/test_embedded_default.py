@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import free_port
 
@@ -166,6 +167,27 @@ def test_up_serves_everything_and_stops_cleanly_losing_nothing(tmp_path: Path) -
             incident = wait_for_incident(base, lambda i: i["dedup_key"] == "embedded-1")
         assert incident["status"] == "acknowledged"
         assert incident["alert_count"] == 3
+        # The metrics worker on SQLite: one incident, now acknowledged, from four events.
+        wanted = {
+            ("oncall_incidents_total", (("severity", "error"),)): 1.0,
+            ("oncall_incidents_active", (("severity", "error"), ("status", "acknowledged"))): 1.0,
+            ("oncall_incidents_active", (("severity", "error"), ("status", "triggered"))): 0.0,
+            ("oncall_alerts_ingested_total", (("format", "pagerduty"),)): 4.0,
+            ("oncall_mtta_seconds_count", (("severity", "error"),)): 1.0,
+        }
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            found = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+                for s in family.samples
+            }
+            if all(found.get(k) == v for k, v in wanted.items()):
+                break
+            time.sleep(0.2)
+        assert {k: found.get(k) for k in wanted} == wanted
+        trends = httpx.get(f"{base}/api/v1/analytics/trends", params={"days": 1}).json()
+        assert trends["totals"]["by_severity"]["error"] == 1
     finally:
         stop(process)
 

@@ -2,6 +2,7 @@
 
 from oncallnova.db.models import (
     incidents,  # noqa: F401
+    metrics,  # noqa: F401
     oncall,  # noqa: F401
     paging,  # noqa: F401
     security,  # noqa: F401

@@ -1,0 +1,1 @@
+"""Incident metrics: pure derivations (facts.py) the metrics worker and the exporter share."""
