@@ -52,6 +52,14 @@ class ServicePatch(Input):
     webhook_secret: str | None = WEBHOOK_SECRET
     team_id: str | None = TEAM_ID
 
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str:
+        # Absent means "keep it"; null would erase a required name.
+        if value is None:
+            raise ValueError("must not be null (leave it out to keep the name)")
+        return value
+
 
 class RotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -61,14 +69,6 @@ class RotateIn(BaseModel):
         le=30 * 86400,
         description="How long the old key keeps working beside the new one (0: not at all).",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_null(cls, value: str | None) -> str:
-        # Absent means "keep it"; null would erase a required name.
-        if value is None:
-            raise ValueError("must not be null (leave it out to keep the name)")
-        return value
 
 
 class ServiceOut(BaseModel):
