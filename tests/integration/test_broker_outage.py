@@ -53,7 +53,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
 @pytest.fixture
 async def own_mesh(broker: EmbeddedNats) -> AsyncIterator[Mesh]:
     ns = new_namespace()
-    mesh = await start_mesh(services_settings(ns, nats_url=broker.url))
+    mesh = await start_mesh(services_settings(ns, nats_url=broker.url_for("oncallnova")))
     try:
         yield mesh
     finally:
