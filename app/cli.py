@@ -18,7 +18,7 @@ from oncallnova.settings import Settings
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {}
-    for name in ("host", "port", "data_dir", "grpc_port"):
+    for name in ("host", "port", "data_dir", "grpc_port", "worker_partitions"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -238,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run one worker (fingerprinter, correlator, lifecycle)")
     worker.add_argument("name")
+    worker.add_argument(
+        "--partitions",
+        dest="worker_partitions",
+        help="partitions this copy takes first, e.g. 0-2,5 (correlator, lifecycle; default all)",
+    )
     common(worker)
     worker.set_defaults(func=cmd_worker)
 

@@ -20,8 +20,10 @@ import uvicorn
 from app.edges import EDGES, add_grpc_services
 from app.http import create_app
 from app.workers import WORKERS
+from oncallnova.bus import declarations
 from oncallnova.bus.connection import Bus, connect
 from oncallnova.bus.provision import provision
+from oncallnova.bus.pull import parse_partitions
 from oncallnova.bus.runtime import WorkerRunner
 from oncallnova.context import AppContext, system_clock
 from oncallnova.db import migrate
@@ -80,7 +82,12 @@ class Platform:
         )
         for name in self.worker_names:
             worker = await WORKERS[name](self.ctx)
-            runner = WorkerRunner(bus, worker, self.ctx.sessions)
+            runner = WorkerRunner(
+                bus,
+                worker,
+                self.ctx.sessions,
+                partitions=preferred_partitions(settings, worker.consumer),
+            )
             self.runners[name] = runner
             self.ctx.runners[name] = runner
             self.ctx.components[f"worker:{name}"] = runner.is_running
@@ -144,6 +151,14 @@ class Platform:
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+
+
+def preferred_partitions(settings: Settings, consumer: str) -> set[int] | None:
+    """The partitions WORKER_PARTITIONS / `--partitions` names for this consumer, if any."""
+    decl = declarations.consumer(consumer)
+    if not settings.worker_partitions.strip() or not decl.partitions:
+        return None
+    return parse_partitions(settings.worker_partitions, decl.partitions)
 
 
 def listening_socket(host: str, port: int, share: bool) -> socket.socket:

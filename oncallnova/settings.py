@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Lifecycle batches in flight at once in one process (only batches on different incidents
     # overlap, so per-incident order holds).
     lifecycle_concurrency: int = Field(default=2, ge=1, le=16)
+    # Partitions a copy of a partitioned worker (correlator, lifecycle) asks for first, as
+    # `0-2,5`; it takes the others only when no copy holds them. Empty: all alike.
+    worker_partitions: str = Field(default="", pattern=r"^[0-9,\- ]*$")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 

@@ -3,6 +3,10 @@
 Grammar `<domain>.<event>.v<major>[.<key>]`. Producers and consumers import these topics;
 `nats/*.json` refers to them by name. A namespace (tests, shared servers) prefixes every
 subject as `<ns>.<subject>`.
+
+A partitioned topic is published as usual; its stream's subject transform stores each message
+as `<subject>.<partition>`, the partition being a hash of the key (`partition(n, key)`), so one
+key always lands in one partition and a consumer per partition sees that key's messages in order.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class Topic:
     model: type[BaseModel] | None
     description: str
     events: tuple[str, ...] = ()
+    #: partitions the stream maps this topic's keys to (0: not partitioned)
+    partitions: int = 0
 
     def subject(self, key: str, *, ns: str = "", event: str | None = None) -> str:
         """The concrete subject for one key (and event type, for incident events)."""
@@ -61,6 +67,30 @@ class Topic:
         return [self.wildcard(ns)]
 
 
+    def partition_transform(self, ns: str = "") -> tuple[str, str]:
+        """(source, destination) of the stream's subject transform that appends the partition."""
+        if not self.partitions or self.events:
+            raise ValueError(f"{self.name} is not partitioned")
+        source = self.wildcard(ns)
+        wildcard = "{{wildcard(%d)}}" % source.count("*")
+        partition = "{{partition(%d,%d)}}" % (self.partitions, source.count("*"))
+        return source, namespaced(ns, self.template.format(key=wildcard)) + "." + partition
+
+    def partition_filter(self, partition: int, ns: str = "") -> str:
+        """The stored subjects of one partition (a consumer's filter)."""
+        if not 0 <= partition < self.partitions:
+            raise ValueError(f"{self.name}: no partition {partition}")
+        return f"{self.wildcard(ns)}.{partition}"
+
+    def stored_wildcard(self, ns: str = "") -> str:
+        """Every subject of this topic as its stream stores it."""
+        return f"{self.wildcard(ns)}.*" if self.partitions else self.wildcard(ns)
+
+    def published(self, stored: str) -> str:
+        """The subject a message was published on, from the one its stream stored it under."""
+        return stored.rsplit(".", 1)[0] if self.partitions else stored
+
+
 ALERT_RECEIVED = Topic(
     "ALERT_RECEIVED",
     "alert.received.v1.{key}",
@@ -72,12 +102,15 @@ ALERT_FINGERPRINTED = Topic(
     "alert.fingerprinted.v1.{key}",
     CanonicalAlertV1,
     "Canonical alert with its versioned fingerprint; key = service id.",
+    # By service: a fingerprint belongs to one service, so per-fingerprint order holds.
+    partitions=8,
 )
 INCIDENT_COMMAND = Topic(
     "INCIDENT_COMMAND",
     "incident.command.v1.{key}",
     IncidentCommandV1,
     "A request to change an incident; key = incident id.",
+    partitions=8,
 )
 INCIDENT_EVENT = Topic(
     "INCIDENT_EVENT",

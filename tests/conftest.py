@@ -1,4 +1,5 @@
-"""Shared fixtures: the whole mesh against the machine's real PostgreSQL, Redis and NATS.
+"""Shared fixtures: the whole mesh against the machine's real PostgreSQL and Redis and the
+bundled nats-server (tests/broker.py).
 
 Each test session gets its own namespace: a PostgreSQL schema, a subject/stream prefix and a
 Redis key prefix, all named `t<random>`, removed at the end. Where a Docker engine runs, the
@@ -8,14 +9,22 @@ are used (see docs/testing.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import httpx
 import pytest
 
 from oncallnova.context import AppContext
+from tests import broker
 from tests.helpers import Mesh, namespaced_mesh
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nats_server() -> Iterator[str]:
+    """The session's nats-server (>= 2.11, its own port and store), stopped at the end."""
+    yield broker.nats_url()
+    broker.stop()
 
 
 @pytest.fixture(scope="session")

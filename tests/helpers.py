@@ -23,10 +23,10 @@ from app.supervisor import Platform
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
 from oncallnova.settings import Settings
+from tests.broker import nats_url
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 ALL_EDGES = ["ingestion", "incidents", "oncall", "exporter", "webui"]
 ALL_WORKERS = ["fingerprinter", "correlator", "lifecycle"]
 
@@ -47,7 +47,7 @@ def services_settings(ns: str, **overrides: Any) -> Settings:
         "database_url": PG_URL,
         "database_schema": ns,
         "redis_url": REDIS_URL,
-        "nats_url": NATS_URL,
+        "nats_url": nats_url(),
         "nats_namespace": ns,
         "grpc_port": free_port(),
         "fetch_batch": 256,
@@ -62,7 +62,7 @@ async def drop_namespace(ns: str) -> None:
     async with engine.begin() as connection:
         await connection.execute(text(f'DROP SCHEMA IF EXISTS "{ns}" CASCADE'))
     await engine.dispose()
-    nc = await nats.connect(NATS_URL)
+    nc = await nats.connect(nats_url())
     js = nc.jetstream()
     for name in await js.streams_info():
         if name.config.name.startswith(f"{ns.upper()}_") or name.config.name.startswith(

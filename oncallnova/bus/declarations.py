@@ -27,6 +27,10 @@ class StreamDecl:
     duplicate_window_s: float
 
 
+#: the priority group every copy of a partitioned worker pulls in (pinned client policy)
+OWNER_GROUP = "owner"
+
+
 @dataclass(frozen=True)
 class ConsumerDecl:
     durable: str
@@ -35,6 +39,27 @@ class ConsumerDecl:
     ack_wait_s: float
     max_attempts: int
     max_ack_pending: int
+    #: partitioned topics: a copy that sent no pull for this long loses its partitions
+    pin_timeout_s: float = 0.0
+
+    @property
+    def partitions(self) -> int:
+        return self.topic.partitions
+
+    def durables(self) -> list[str]:
+        """The durable consumers behind this declaration: one per partition, if partitioned."""
+        if not self.partitions:
+            return [self.durable]
+        return [self.partition_durable(p) for p in range(self.partitions)]
+
+    def partition_durable(self, partition: int) -> str:
+        return f"{self.durable}-{partition}"
+
+    def filter_subject(self, durable: str, ns: str = "") -> str:
+        """What one of `durables()` consumes (stored subjects, so with the partition)."""
+        if not self.partitions:
+            return self.topic.wildcard(ns)
+        return self.topic.partition_filter(int(durable.rsplit("-", 1)[1]), ns)
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,7 @@ def consumers() -> list[ConsumerDecl]:
             ack_wait_s=c["ack_wait_s"],
             max_attempts=c["max_attempts"],
             max_ack_pending=c["max_ack_pending"],
+            pin_timeout_s=c.get("pin_timeout_s", 0.0),
         )
         for c in _load("consumers.json")["consumers"]
     ]

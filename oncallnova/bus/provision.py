@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from nats.js.api import (
@@ -11,8 +12,9 @@ from nats.js.api import (
     KeyValueConfig,
     StorageType,
     StreamConfig,
+    SubjectTransform,
 )
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BucketNotFoundError, NotFoundError
 
 from oncallnova.bus import declarations
 from oncallnova.bus.connection import Bus
@@ -33,6 +35,15 @@ async def provision(bus: Bus, *, with_kv: bool) -> None:
 
 def stream_config(bus: Bus, decl: declarations.StreamDecl) -> StreamConfig:
     subjects = [s for topic in decl.topics for s in topic.stream_subjects(bus.ns)]
+    partitioned = [t for t in decl.topics if t.partitions]
+    if len(partitioned) > 1:
+        raise ValueError(
+            f"{decl.name}: a stream has one subject transform, so one partitioned topic"
+        )
+    transform = None
+    if partitioned:
+        source, destination = partitioned[0].partition_transform(bus.ns)
+        transform = SubjectTransform(src=source, dest=destination)
     return StreamConfig(
         name=bus.stream(decl.name),
         description=decl.description,
@@ -42,7 +53,13 @@ def stream_config(bus: Bus, decl: declarations.StreamDecl) -> StreamConfig:
         max_bytes=decl.max_bytes,
         duplicate_window=decl.duplicate_window_s,
         num_replicas=bus.replicas,
+        subject_transform=transform,
     )
+
+
+def _transform(config: StreamConfig) -> tuple[str, str] | None:
+    t = config.subject_transform
+    return (t.src or "", t.dest or "") if t else None
 
 
 async def _ensure_stream(bus: Bus, decl: declarations.StreamDecl) -> None:
@@ -59,14 +76,18 @@ async def _ensure_stream(bus: Bus, decl: declarations.StreamDecl) -> None:
         or current.max_age != config.max_age
         or current.max_bytes != config.max_bytes
         or current.duplicate_window != config.duplicate_window
+        or _transform(current) != _transform(config)
     ):
         await bus.js.update_stream(config)
         log.info("updated stream %s", config.name)
 
 
-def consumer_config(bus: Bus, decl: declarations.ConsumerDecl) -> ConsumerConfig:
+def consumer_config(
+    bus: Bus, decl: declarations.ConsumerDecl, durable: str | None = None
+) -> ConsumerConfig:
+    durable = durable or decl.durable
     return ConsumerConfig(
-        durable_name=decl.durable,
+        durable_name=durable,
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=decl.ack_wait_s,
@@ -74,29 +95,52 @@ def consumer_config(bus: Bus, decl: declarations.ConsumerDecl) -> ConsumerConfig
         # (`max_attempts`) and never gives up on one that failed only because of an outage.
         max_deliver=-1,
         max_ack_pending=decl.max_ack_pending,
-        filter_subject=decl.topic.wildcard(bus.ns),
+        filter_subject=decl.filter_subject(durable, bus.ns),
         max_waiting=512,
     )
 
 
+def consumer_request(bus: Bus, decl: declarations.ConsumerDecl, durable: str) -> dict:
+    """The CONSUMER.CREATE request: a partition's consumer is pinned to one client at a time
+    (nats-py's ConsumerConfig has no priority-group fields, so they are added here)."""
+    config = consumer_config(bus, decl, durable).as_dict()
+    if decl.partitions:
+        config["priority_groups"] = [declarations.OWNER_GROUP]
+        config["priority_policy"] = "pinned_client"
+        config["priority_timeout"] = int(decl.pin_timeout_s * 1e9)
+    return {"stream_name": bus.stream(decl.stream), "config": config}
+
+
+async def _create_consumer(bus: Bus, stream: str, durable: str, request: dict) -> None:
+    api = bus.js._prefix  # "$JS.API" unless a domain is configured
+    reply = await bus.nc.request(
+        f"{api}.CONSUMER.CREATE.{stream}.{durable}", json.dumps(request).encode(), timeout=10
+    )
+    answer = json.loads(reply.data)
+    if "error" in answer:
+        raise APIError.from_error(answer["error"])
+
+
 async def _ensure_consumer(bus: Bus, decl: declarations.ConsumerDecl) -> None:
     stream = bus.stream(decl.stream)
-    config = consumer_config(bus, decl)
-    try:
-        info = await bus.js.consumer_info(stream, decl.durable)
-    except NotFoundError:
-        await bus.js.add_consumer(stream, config)
-        log.info("created consumer %s on %s", decl.durable, stream)
-        return
-    current = info.config
-    if (
-        current.ack_wait != config.ack_wait
-        or current.max_deliver != config.max_deliver
-        or current.max_ack_pending != config.max_ack_pending
-    ):
-        # add_consumer with an existing durable name updates its mutable fields.
-        await bus.js.add_consumer(stream, config)
-        log.info("updated consumer %s on %s", decl.durable, stream)
+    for durable in decl.durables():
+        request = consumer_request(bus, decl, durable)
+        config = consumer_config(bus, decl, durable)
+        try:
+            info = await bus.js.consumer_info(stream, durable)
+        except NotFoundError:
+            await _create_consumer(bus, stream, durable, request)
+            log.info("created consumer %s on %s", durable, stream)
+            continue
+        current = info.config
+        if (
+            current.ack_wait != config.ack_wait
+            or current.max_deliver != config.max_deliver
+            or current.max_ack_pending != config.max_ack_pending
+        ):
+            # Creating an existing durable again updates its mutable fields.
+            await _create_consumer(bus, stream, durable, request)
+            log.info("updated consumer %s on %s", durable, stream)
 
 
 async def _ensure_bucket(bus: Bus, decl: declarations.BucketDecl) -> None:

@@ -11,6 +11,12 @@ long as it lasts; any other failure is dead-lettered after `max_attempts` delive
 batch fails, its messages are retried one by one so one poison message cannot hold the others
 back. A worker may keep several batches in flight (`concurrency`) as long as batches sharing
 a `conflict_keys` key run one after the other.
+
+A worker on a partitioned topic pulls every partition's consumer; the server pins each to one
+copy at a time (`oncallnova/bus/pull.py`), so one key's messages are handled in order by one
+copy. `stop()` stops pulling at once; the batches in hand are finished and acked, everything
+else fetched is nak'd without delay and the partitions are handed over, so another copy
+carries on at once instead of after `ack_wait`.
 """
 
 from __future__ import annotations
@@ -191,6 +197,7 @@ class WorkerRunner(Generic[T]):
         batch_size: int | None = None,
         fetch_timeout: float = 1.0,
         backoff: Callable[[int], float] = backoff_delay,
+        partitions: set[int] | None = None,
     ) -> None:
         self.bus = bus
         self.worker = worker
@@ -200,27 +207,52 @@ class WorkerRunner(Generic[T]):
         self.fetch_timeout = fetch_timeout
         self.backoff = backoff
         self.stats = WorkerStats()
+        #: partitions this copy asks for first (the others only as a standby); None: all
+        self.partitions = partitions
+        self.puller: Puller | None = None
+        self.given_back = 0
         self._stopping = asyncio.Event()
 
     def is_running(self) -> bool:
         return self.stats.running
 
     def stop(self) -> None:
-        """Stop fetching; the batch in hand is finished and acked first."""
+        """Stop fetching at once; the batch in hand is finished and acked, the rest given back."""
         self._stopping.set()
+        if self.puller is not None:
+            self.puller.stop_pulling()
+
+    def new_puller(self) -> Puller:
+        """A puller on this worker's consumers (one per partition), as `run` uses."""
+        durables = self.decl.durables()
+        preferred = None
+        if self.decl.partitions and self.partitions is not None:
+            preferred = {self.decl.partition_durable(p) for p in self.partitions}
+        return Puller(
+            self.bus.nc,
+            self.bus.stream(self.decl.stream),
+            durables,
+            self.batch_size,
+            group=declarations.OWNER_GROUP if self.decl.partitions else None,
+            preferred=preferred,
+            progress_after_s=self.decl.ack_wait_s / 3,
+        )
 
     async def run(self) -> None:
         await self.worker.start()
-        puller = Puller(
-            self.bus.nc, self.bus.stream(self.decl.stream), self.decl.durable, self.batch_size
-        )
+        puller = self.puller = self.new_puller()
         await puller.start()
+        if self._stopping.is_set():
+            puller.stop_pulling()
         self.stats.running = True
         # Batches in flight and the keys they touch (None: the batch runs alone).
         in_flight: dict[asyncio.Task[None], set[str] | None] = {}
         try:
             while not self._stopping.is_set():
                 msgs = await puller.next_batch(self.fetch_timeout)
+                if self._stopping.is_set():
+                    puller.ready.extendleft(reversed(msgs))  # not in hand: given back below
+                    break
                 for task in [t for t in in_flight if t.done()]:
                     in_flight.pop(task)
                     task.result()  # a failure outside the handler (acking) stops the worker
@@ -243,11 +275,17 @@ class WorkerRunner(Generic[T]):
                         task.result()
                 in_flight[asyncio.create_task(self._handle(deliveries))] = keys
         finally:
+            puller.stop_pulling()  # first: nothing more comes while the rest finishes
             if in_flight:
                 await asyncio.wait(in_flight)
             self.stats.running = False
-            await puller.stop()
-            await self.worker.stop()
+            try:
+                self.given_back = await puller.give_back()
+                if self.given_back:
+                    log.info("%s: gave back %d messages", self.worker.consumer, self.given_back)
+            finally:
+                await puller.stop()
+                await self.worker.stop()
 
     async def process(self, msgs: list[Msg]) -> None:
         """Decode, dead-letter the invalid, handle the rest as one unit, then ack."""
@@ -323,14 +361,21 @@ class WorkerRunner(Generic[T]):
             error,
         )
         await delivery.msg.nak(delay=self.backoff(delivery.num_delivered))
+        self._done(delivery.msg)
+
+    def _done(self, msg: Msg) -> None:
+        if self.puller is not None:
+            self.puller.done(msg)
 
     async def _ack_all(self, deliveries: list[Delivery[T]]) -> None:
         for delivery in deliveries:
             await delivery.msg.ack()
+            self._done(delivery.msg)
         self.stats.handled += len(deliveries)
 
     def _decode(self, msg: Msg) -> Delivery[T]:
-        subject = self.bus.strip_ns(msg.subject)
+        # A partitioned topic's stream stores `<subject>.<partition>`: handlers see the subject.
+        subject = self.decl.topic.published(self.bus.strip_ns(msg.subject))
         headers = msg.headers or {}
         # A bare producer message has no id: its stream position is one (parsing the
         # metadata costs more than the whole envelope, so only then).
@@ -349,7 +394,10 @@ class WorkerRunner(Generic[T]):
         headers.update(
             {
                 DLQ_REASON: reason[:1000],
-                DLQ_SUBJECT: msg.subject,
+                # Where a replay publishes it: the subject as published, not as stored.
+                DLQ_SUBJECT: self.bus.full(
+                    self.decl.topic.published(self.bus.strip_ns(msg.subject))
+                ),
                 DLQ_CONSUMER: self.worker.consumer,
                 DLQ_ORIGINAL_ID: original_id,
                 DLQ_DELIVERIES: str(msg.metadata.num_delivered),
@@ -359,6 +407,7 @@ class WorkerRunner(Generic[T]):
             self.bus.full(DLQ.subject(self.worker.consumer)), msg.data, headers=headers
         )
         await msg.term()
+        self._done(msg)
         self.stats.dead_lettered += 1
         log.error("%s: dead-lettered %s: %s", self.worker.consumer, msg.subject, reason)
 

@@ -1,14 +1,13 @@
 """`provision` applies `nats/` to real servers, idempotently.
 
-Two servers, because the deployment modes differ: the machine's NATS (2.9, services mode and
-CI) has no per-message TTL, so it is provisioned without KV; the bundled nats-server (>= 2.11,
-embedded default) also gets the correlation-window bucket, whose per-key TTL must work.
+Two ways, because the deployment modes differ: services mode (Redis holds the correlation
+windows) is provisioned without KV on the suite's server; the embedded default also gets the
+correlation-window bucket, whose per-key TTL must work, on a server of its own.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,9 +21,9 @@ from oncallnova.bus.connection import Bus, connect
 from oncallnova.bus.provision import provision, stream_config
 from oncallnova.embedded_nats import EmbeddedNats
 from oncallnova.settings import Settings
+from tests.broker import nats_url
 from tests.helpers import eventually
 
-NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 PROVISION_LOGGER = "oncallnova.bus.provision"
 
 
@@ -42,8 +41,8 @@ async def _delete_namespace(bus: Bus) -> None:
 
 
 @pytest.fixture
-async def machine_bus() -> AsyncIterator[Bus]:
-    bus = await _connect(NATS_URL)
+async def suite_bus() -> AsyncIterator[Bus]:
+    bus = await _connect(nats_url())
     try:
         yield bus
     finally:
@@ -93,20 +92,21 @@ async def _assert_declared_streams_and_consumers(bus: Bus) -> None:
         assert all(s.startswith(f"{bus.ns}.") for s in expected), "subjects not namespaced"
         assert info.config.duplicate_window == decl.duplicate_window_s
     for decl in declarations.consumers():
-        info = await bus.js.consumer_info(bus.stream(decl.stream), decl.durable)
-        assert info.config.durable_name == decl.durable
-        assert info.config.filter_subject == decl.topic.wildcard(bus.ns)
-        assert info.config.ack_policy == AckPolicy.EXPLICIT
-        assert info.config.max_deliver == -1  # the runtime counts attempts (decl.max_attempts)
+        for durable in decl.durables():
+            info = await bus.js.consumer_info(bus.stream(decl.stream), durable)
+            assert info.config.durable_name == durable
+            assert info.config.filter_subject == decl.filter_subject(durable, bus.ns)
+            assert info.config.ack_policy == AckPolicy.EXPLICIT
+            assert info.config.max_deliver == -1  # the runtime counts attempts (decl.max_attempts)
 
 
-async def test_provision_on_the_machines_nats_is_idempotent(
-    machine_bus: Bus, caplog: pytest.LogCaptureFixture
+async def test_provision_for_services_mode_is_idempotent(
+    suite_bus: Bus, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await _provision_twice(machine_bus, caplog, with_kv=False)
-    await _assert_declared_streams_and_consumers(machine_bus)
-    streams = {i.config.name for i in await machine_bus.js.streams_info()}
-    assert not any(n.startswith(f"KV_{machine_bus.ns}_") for n in streams if n)
+    await _provision_twice(suite_bus, caplog, with_kv=False)
+    await _assert_declared_streams_and_consumers(suite_bus)
+    streams = {i.config.name for i in await suite_bus.js.streams_info()}
+    assert not any(n.startswith(f"KV_{suite_bus.ns}_") for n in streams if n)
 
 
 async def test_provision_on_the_bundled_server_adds_a_kv_bucket_with_per_key_ttl(

@@ -201,9 +201,42 @@ def test_every_consumer_reads_subjects_its_stream_binds(ns: str) -> None:
                 f"consumer {decl.durable} reads {subject}, which stream {decl.stream} "
                 f"does not bind ({bound})"
             )
-        # What provision actually filters on must not reach past its stream either.
-        filter_subject = consumer_config(bus, decl).filter_subject
-        assert filter_subject and any(overlap(filter_subject, b) for b in bound)
+        # What provision actually filters on must not reach past its stream either; a
+        # partitioned topic is stored under its transform's destination (`<subject>.<n>`).
+        transform = streams[decl.stream].subject_transform
+        for durable in decl.durables():
+            filter_subject = consumer_config(bus, decl, durable).filter_subject
+            assert filter_subject
+            if decl.partitions:
+                assert transform is not None, f"{decl.stream}: partitioned without a transform"
+                stored = re.sub(r"\{\{[^}]*\}\}", "*", transform.dest or "")
+                assert is_subset(filter_subject, stored), (filter_subject, stored)
+            else:
+                assert any(overlap(filter_subject, b) for b in bound)
+
+
+@pytest.mark.parametrize("ns", NAMESPACES)
+def test_partitioned_topics_store_the_partition_as_last_token(ns: str) -> None:
+    for topic in (t for t in CATALOGUE.values() if t.partitions):
+        source, destination = topic.partition_transform(ns)
+        assert source == topic.wildcard(ns)
+        assert destination.endswith(f".{{{{partition({topic.partitions},1)}}}}"), destination
+        stored = f"{topic.subject('key1', ns=ns)}.{topic.partitions - 1}"
+        assert is_subset(stored, topic.partition_filter(topic.partitions - 1, ns))
+        assert is_subset(stored, topic.stored_wildcard(ns))
+        assert topic.published(stored) == topic.subject("key1", ns=ns)
+        with pytest.raises(ValueError):
+            topic.partition_filter(topic.partitions, ns)
+
+
+def test_every_partitioned_consumer_has_a_pin_timeout_past_redelivery() -> None:
+    from oncallnova.bus.pull import GROUP_EXPIRES_S, KEEPALIVE_S
+
+    for decl in (d for d in declarations.consumers() if d.partitions):
+        # What a vanished copy held is redelivered before another copy gets its partition.
+        assert decl.pin_timeout_s > decl.ack_wait_s + GROUP_EXPIRES_S, decl.durable
+        assert decl.pin_timeout_s > decl.ack_wait_s + KEEPALIVE_S, decl.durable
+        assert len(decl.durables()) == decl.partitions
 
 
 @pytest.mark.parametrize("ns", NAMESPACES)

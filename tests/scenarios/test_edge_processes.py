@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import NATS_URL, PG_URL, REDIS_URL, drop_namespace, free_port, new_namespace
+from tests.broker import nats_url
+from tests.helpers import PG_URL, REDIS_URL, drop_namespace, free_port, new_namespace
 
 CLI = [sys.executable, "-m", "app.cli"]
 
@@ -22,7 +23,7 @@ def services_env(ns: str) -> dict[str, str]:
         "DATABASE_URL": PG_URL,
         "DATABASE_SCHEMA": ns,
         "REDIS_URL": REDIS_URL,
-        "NATS_URL": NATS_URL,
+        "NATS_URL": nats_url(),
         "NATS_NAMESPACE": ns,
         "LOG_FORMAT": "text",
     }

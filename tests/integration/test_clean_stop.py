@@ -1,0 +1,167 @@
+"""A stopped copy gives back what it fetched, so another copy carries on at once; a slow batch
+is kept alive with `in_progress`, so it is not redelivered while still being worked on.
+
+Each runner has its own NATS connection, as separate processes would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from nats.aio.msg import Msg
+
+from oncallnova.bus import declarations
+from oncallnova.bus.connection import Bus, connect
+from oncallnova.bus.runtime import Delivery, UnitOfWork, Worker, WorkerRunner
+from schemas.envelope import Envelope
+from schemas.subjects import ALERT_RECEIVED, INCIDENT_COMMAND, Topic
+from tests.helpers import Mesh, eventually
+
+TOPICS: dict[str, tuple[Topic, str | None]] = {
+    # consumer: (topic, key), None: the key is the message's own
+    "fingerprinter": (ALERT_RECEIVED, "generic"),  # one consumer shared by every copy
+    "lifecycle": (INCIDENT_COMMAND, None),  # one consumer per partition, pinned to a copy
+}
+
+
+@dataclass(frozen=True)
+class Handled:
+    copy: str
+    key: str
+    num_delivered: int
+    at: float
+
+
+class Recorder(Worker[dict]):
+    """Records what it handled; sleeps `delay_s` in the batches `slow` says."""
+
+    def __init__(self, consumer: str, copy: str, log: list[Handled], delay_s: float) -> None:
+        self.consumer = consumer
+        self.copy = copy
+        self.log = log
+        self.delay_s = delay_s
+        self.slow_batches = 10**9
+
+    def decode(self, subject: str, envelope: Envelope, msg: Msg) -> dict:
+        return json.loads(msg.data)
+
+    async def handle(self, batch: list[Delivery[dict]], uow: UnitOfWork) -> None:
+        if self.slow_batches > 0:
+            self.slow_batches -= 1
+            await asyncio.sleep(self.delay_s)
+        now = time.monotonic()
+        self.log.extend(Handled(self.copy, d.data["key"], d.num_delivered, now) for d in batch)
+
+
+@dataclass
+class Copy:
+    runner: WorkerRunner
+    bus: Bus
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.runner.stop()
+        await self.task
+        await self.bus.close()
+
+
+@pytest.fixture
+async def copies(idle_mesh: Mesh) -> AsyncIterator[list[Copy]]:
+    started: list[Copy] = []
+    yield started
+    for copy in started:
+        if not copy.task.done():
+            await copy.stop()
+
+
+async def start_copy(mesh: Mesh, worker: Recorder, batch: int, started: list[Copy]) -> Copy:
+    bus = await connect(mesh.ctx.settings)
+    runner = WorkerRunner(bus, worker, batch_size=batch)
+    copy = Copy(runner, bus, asyncio.create_task(runner.run()))
+    started.append(copy)
+    return copy
+
+
+async def publish(mesh: Mesh, consumer: str, keys: list[str]) -> None:
+    bus = mesh.ctx.bus
+    topic, fixed_key = TOPICS[consumer]
+    for key in keys:
+        await bus.js.publish(
+            topic.subject(fixed_key or key, ns=bus.ns),
+            json.dumps({"key": key}).encode(),
+            headers=Envelope(type=topic.type(), producer="test").to_headers(),
+        )
+
+
+@pytest.mark.parametrize("consumer", list(TOPICS))
+async def test_a_stopped_copy_gives_back_what_it_fetched_at_once(
+    idle_mesh: Mesh, copies: list[Copy], consumer: str
+) -> None:
+    keys = [f"k{i}" for i in range(40)]
+    await publish(idle_mesh, consumer, keys)
+    log: list[Handled] = []
+    first = await start_copy(idle_mesh, Recorder(consumer, "first", log, 0.3), 4, copies)
+    await eventually(lambda: _handled_by(log, "first"), timeout=10)
+    await eventually(lambda: _waiting(first), timeout=10)  # fetched, not yet in hand
+
+    await first.stop()
+    assert first.runner.given_back > 0, "the stopped copy held nothing back"
+    handed_over = time.monotonic()
+    await start_copy(idle_mesh, Recorder(consumer, "second", log, 0.0), 4, copies)
+    await eventually(lambda: _all_handled(log, keys), timeout=10)
+
+    # Well under ack_wait: nobody waited for the server to redeliver.
+    ack_wait = declarations.consumer(consumer).ack_wait_s
+    took = max(h.at for h in log) - handed_over
+    assert took < ack_wait / 2, f"the rest took {took:.2f} s after the stop"
+    # What the first copy finished it acked: nothing was handled twice.
+    assert sorted(h.key for h in log) == sorted(keys)
+    given_back = [h for h in log if h.copy == "second" and h.num_delivered > 1]
+    assert len(given_back) == first.runner.given_back
+
+
+async def test_in_progress_keeps_a_slow_batch_from_being_redelivered(
+    idle_mesh: Mesh, copies: list[Copy]
+) -> None:
+    consumer = "fingerprinter"  # shared consumer: a redelivery could go to either copy
+    ack_wait = declarations.consumer(consumer).ack_wait_s
+    log: list[Handled] = []
+    slow = Recorder(consumer, "slow", log, ack_wait + 1.5)
+    slow.slow_batches = 1
+    await start_copy(idle_mesh, slow, 1, copies)
+    # One message in hand for longer than ack_wait, one waiting behind it in the puller.
+    await publish(idle_mesh, consumer, ["slow-1", "slow-2"])
+    await eventually(lambda: _fetched(copies[0], 2), timeout=10)
+    await start_copy(idle_mesh, Recorder(consumer, "other", log, 0.0), 4, copies)
+
+    await eventually(lambda: _all_handled(log, ["slow-1", "slow-2"]), timeout=ack_wait + 10)
+    assert [(h.copy, h.key, h.num_delivered) for h in log] == [
+        ("slow", "slow-1", 1),
+        ("slow", "slow-2", 1),
+    ]
+    bus = idle_mesh.ctx.bus
+    info = await bus.js.consumer_info(bus.stream("ALERTS"), consumer)
+    assert info.num_redelivered == 0
+    assert info.num_ack_pending == 0
+
+
+async def _handled_by(log: list[Handled], copy: str) -> bool:
+    return any(h.copy == copy for h in log)
+
+
+async def _all_handled(log: list[Handled], keys: list[str]) -> bool:
+    return {h.key for h in log} >= set(keys)
+
+
+async def _waiting(copy: Copy) -> bool:
+    return copy.runner.puller is not None and bool(copy.runner.puller.ready)
+
+
+async def _fetched(copy: Copy, n: int) -> bool:
+    puller = copy.runner.puller
+    return puller is not None and len(puller.held) >= n
