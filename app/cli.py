@@ -180,17 +180,17 @@ def cmd_service(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from oncallnova.bus.connection import connect
     from oncallnova.bus.dead_letters import dead_letters, replay
+    from oncallnova.embedded_nats import broker_url
 
     settings = _settings(args)
-    if settings.nats_url is None:
-        print(
-            "set NATS_URL (for the embedded default: the NATS line `oncallnova up` printed)",
-            file=sys.stderr,
-        )
+    try:
+        url = broker_url(settings.nats_url, settings.data_dir)
+    except LookupError as error:
+        print(error, file=sys.stderr)
         return 2
 
     async def run() -> int:
-        bus = await connect(settings)
+        bus = await connect(settings, url)
         try:
             if args.action == "replay":
                 count = await replay(bus, args.consumer, args.limit)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.edges import include_routers
+from app.status import router as status_router
 from oncallnova.context import AppContext
 from oncallnova.errors import OnCallNovaError
 
@@ -85,4 +86,5 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         )
 
     include_routers(app, ctx, edge_names)
+    app.include_router(status_router(ctx))
     return app

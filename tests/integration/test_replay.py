@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
-import sys
 from collections import defaultdict
 from typing import Any
 
@@ -27,6 +25,7 @@ from tests.helpers import (
     eventually,
     namespaced_mesh,
     new_namespace,
+    run_cli,
 )
 
 RAW = ALERT_RECEIVED.wildcard().rsplit(".", 1)[0] + ".>"
@@ -145,13 +144,13 @@ async def test_dry_run_gives_the_live_incidents_and_changes_nothing() -> None:
 
         # The command itself, as a user runs it: one JSON object per line, one service only.
         env = {**os.environ, **_env(mesh)}
-        result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "replay", "--subject", RAW, "--from-seq", "1",
-             "--service", services[0]["name"], "--dry-run", "--json"],
-            env=env, capture_output=True, text=True, timeout=120,
+        code, out, err = await run_cli(
+            ["replay", "--subject", RAW, "--from-seq", "1", "--service", services[0]["name"],
+             "--dry-run", "--json"],
+            env,
         )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert code == 0, err
+        lines = [json.loads(line) for line in out.splitlines()]
         assert lines and {line["service"] for line in lines} == {services[0]["name"]}
         assert {line["alert_id"]: line["incident_id"] for line in lines} == {
             a: i for a, i in live.items() if a in {line["alert_id"] for line in lines}
