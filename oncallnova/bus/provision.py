@@ -49,7 +49,9 @@ def stream_config(bus: Bus, decl: declarations.StreamDecl) -> StreamConfig:
         description=decl.description,
         subjects=subjects,
         storage=StorageType.FILE,
-        max_age=decl.max_age_s,
+        max_age=float(getattr(bus.settings, decl.max_age_setting))
+        if decl.max_age_setting
+        else decl.max_age_s,
         max_bytes=decl.max_bytes,
         duplicate_window=decl.duplicate_window_s,
         num_replicas=bus.replicas,

@@ -46,6 +46,7 @@ async def test_status_reports_a_backlog_and_a_dead_letter_and_exits_non_zero() -
         alerts = [s for s in body["streams"] if s["name"] == bus.stream("ALERTS")]
         assert alerts and alerts[0]["messages"] >= 4 and alerts[0]["max_bytes"]
         assert 0 < alerts[0]["fill"] < 1
+        assert alerts[0]["max_age_s"] == 7 * 86400  # ALERT_RETENTION, kept for replay
 
         s = mesh.ctx.settings
         env = {
