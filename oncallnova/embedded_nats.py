@@ -112,7 +112,8 @@ class EmbeddedNats:
 
     async def stop(self) -> None:
         """SIGTERM and wait: JetStream flushes its files before exiting."""
-        self.url_file.unlink(missing_ok=True)
+        if running_url(self.data_dir.parent) == self.url:  # not another server's
+            self.url_file.unlink(missing_ok=True)
         if self.process is None or self.process.returncode is not None:
             return
         self.process.terminate()

@@ -104,7 +104,8 @@ async def broker_status(bus: Bus, now: datetime | None = None) -> BrokerStatus:
     letters = await dead_letter_counts(bus)
     for consumer in consumers:
         consumer.dead_letters = letters.get(worker_of(consumer.name), 0)
-    version = str(bus.nc.connected_server_version)
+    v = bus.nc.connected_server_version
+    version = f"nats-server {v.major}.{v.minor}.{v.patch}{v.dev and '-' + v.dev or ''}"
     return BrokerStatus(version, streams, consumers, letters)
 
 
