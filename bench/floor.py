@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import sys
 import time
@@ -25,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oncallnova.bus.pull import Puller  # noqa: E402
 from schemas.envelope import Envelope  # noqa: E402
+from tests.broker import nats_url  # noqa: E402
 
-NATS = "nats://127.0.0.1:4222"
+# The bundled nats-server (>= 2.11), started for the run on a free port, unless given.
+NATS = os.environ.get("BENCH_NATS_URL") or nats_url()
 
 
 async def main(messages: int, batch: int) -> None:

@@ -47,12 +47,21 @@ from schemas.subjects import (  # noqa: E402
     INCIDENT_COMMAND,
     INCIDENT_EVENT,
 )
+from tests.broker import nats_url  # noqa: E402
 from tests.helpers import drop_namespace  # noqa: E402
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-NATS = os.environ.get("BENCH_NATS_URL", "nats://127.0.0.1:4222")
+# The bundled nats-server (>= 2.11), started for the run on a free port, unless given.
+NATS = os.environ.get("BENCH_NATS_URL") or nats_url()
 WORKERS = ("fingerprinter", "correlator", "lifecycle")
+
+
+def partition_share(index: int, copies: int, partitions: int = 8) -> str:
+    """Copy `index` of `copies`: its contiguous share of the partitions, as `--partitions`."""
+    first = index * partitions // copies
+    last = (index + 1) * partitions // copies - 1
+    return f"{first}-{last}"
 
 
 def free_port() -> int:
@@ -196,8 +205,12 @@ class Bench:
         cli = [sys.executable, "-m", "app.cli"]
         for name in WORKERS:
             copies = self.args.lifecycle_copies if name == "lifecycle" else self.args.copies
-            for _ in range(copies):
-                self.procs.append(subprocess.Popen([*cli, "worker", name], env=self.env))
+            for index in range(copies):
+                # Partitioned workers: each copy takes its share of the partitions first.
+                share = ["--partitions", partition_share(index, copies)] if copies > 1 else []
+                if name == "fingerprinter":
+                    share = []
+                self.procs.append(subprocess.Popen([*cli, "worker", name, *share], env=self.env))
         self.procs.append(
             subprocess.Popen(
                 [

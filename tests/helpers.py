@@ -29,6 +29,14 @@ from tests.broker import nats_url
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ALL_EDGES = ["ingestion", "incidents", "oncall", "exporter", "webui"]
+
+
+def __getattr__(name: str) -> Any:
+    # `NATS_URL` was a constant; it is now the session's server, started on first use.
+    if name == "NATS_URL":
+        return nats_url()
+    raise AttributeError(name)
+
 ALL_WORKERS = ["fingerprinter", "correlator", "lifecycle"]
 
 

@@ -195,6 +195,10 @@ class Puller:
                 consumer.open.popleft()
         owed_total = sum(int(r[1]) for c in self.consumers.values() for r in c.open)
         room = self.batch * 2 - len(self.ready) - owed_total
+        if self.group:
+            # The two batches' worth is shared by the partitions this copy owns right now.
+            owned = sum(1 for c in self.consumers.values() if c.pin)
+            self.share = max(1, (2 * self.batch) // max(1, owned))
         for consumer in self.consumers.values():
             if room <= 0 or not self._active(consumer, now):
                 continue
