@@ -66,14 +66,13 @@ class Topic:
             return [namespaced(ns, self.template.format(event=e, key="*")) for e in self.events]
         return [self.wildcard(ns)]
 
-
     def partition_transform(self, ns: str = "") -> tuple[str, str]:
         """(source, destination) of the stream's subject transform that appends the partition."""
         if not self.partitions or self.events:
             raise ValueError(f"{self.name} is not partitioned")
         source = self.wildcard(ns)
-        wildcard = "{{wildcard(%d)}}" % source.count("*")
-        partition = "{{partition(%d,%d)}}" % (self.partitions, source.count("*"))
+        wildcard = "{{wildcard(%d)}}" % source.count("*")  # noqa: UP031 - braces are literal
+        partition = "{{partition(%d,%d)}}" % (self.partitions, source.count("*"))  # noqa: UP031
         return source, namespaced(ns, self.template.format(key=wildcard)) + "." + partition
 
     def partition_filter(self, partition: int, ns: str = "") -> str:

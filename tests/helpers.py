@@ -37,6 +37,7 @@ def __getattr__(name: str) -> Any:
         return nats_url()
     raise AttributeError(name)
 
+
 ALL_WORKERS = ["fingerprinter", "correlator", "lifecycle"]
 
 
