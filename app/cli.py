@@ -318,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--into", metavar="NAMESPACE", help="re-drive into this namespace's streams and schema"
     )
+    replay.add_argument(
+        "--pace", action="store_true", help="with --into: keep the messages' original spacing"
+    )
     replay.add_argument("--json", action="store_true", help="one JSON object per line")
     common(replay)
     replay.set_defaults(func=cmd_replay)

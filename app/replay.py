@@ -200,8 +200,12 @@ async def into_namespace(
     service: str | None,
     emit: Callable[[dict[str, Any]], None],
     timeout_s: float = 300.0,
+    pace: bool = False,
 ) -> int:
-    """Re-drive the range into `namespace` with the workers of this process; returns alerts."""
+    """Re-drive the range into `namespace` with the workers of this process; returns alerts.
+
+    With `pace`, messages go out as far apart as they were stored (gaps capped at a minute), so
+    correlation windows measure the same spans as they did live."""
     from app.supervisor import Platform
 
     check_subject(subject)
@@ -231,7 +235,11 @@ async def into_namespace(
     )
     ctx = await platform.start()
     try:
+        previous: datetime | None = None
         for stored in messages:
+            if pace and previous is not None:
+                await asyncio.sleep(min(max((stored.time - previous).total_seconds(), 0), 60))
+            previous = stored.time
             headers = dict(stored.headers)
             await ctx.bus.publish(
                 Outgoing(
@@ -314,7 +322,13 @@ def run(args: Any, settings: Settings) -> int:
         span = parse_range(args.since, args.from_seq, args.to, datetime.now(UTC))
         if args.into:
             coro: Any = into_namespace(
-                settings, args.into, args.subject, span, args.service, print_row(args.json)
+                settings,
+                args.into,
+                args.subject,
+                span,
+                args.service,
+                print_row(args.json),
+                pace=args.pace,
             )
         else:
             coro = dry_run(settings, args.subject, span, args.service, print_decision(args.json))

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 
 from app.replay import Range, dry_run, into_namespace
 from oncallnova.db.models.incidents import Alert
+from oncallnova.incidents.rules import candidate_incident_id
 from oncallnova.replay import DROPPED, JOINS, NEW, RESOLVES, Decision
 from schemas.envelope import MSG_ID
 from schemas.subjects import ALERT_RECEIVED
@@ -163,10 +164,11 @@ async def test_into_a_namespace_with_a_shorter_window() -> None:
     async with namespaced_mesh(edges=["incidents"]) as mesh:
         service = await mesh.create_service()
         bus = mesh.ctx.bus
-        # db1: fires, resolves, fires again 0.2 s later, fires once more 1.5 s later.
-        steps = [
-            ("trigger", 0.0), ("resolve", 0.0), ("trigger", 0.0), ("trigger", 1.5),
-        ]  # fmt: skip
+        # db1 fires and resolves; 2.5 s later it fires twice more. Live (5-minute window) the
+        # window still names the resolved incident, so the new one takes a derived id; with a
+        # 1 s window, re-driven at the original pace, the window has closed and the trigger
+        # opens one under its own candidate id. The grouping itself follows the dedup key.
+        steps = [("trigger", 0.0), ("resolve", 0.0), ("trigger", 2.5), ("trigger", 0.0)]
         for n, (action, pause) in enumerate(steps):
             await asyncio.sleep(pause)
             body: dict[str, Any] = {
@@ -184,21 +186,24 @@ async def test_into_a_namespace_with_a_shorter_window() -> None:
         await eventually(lambda: _count(mesh, len(steps)), timeout=30)
         live = await live_alerts(mesh)
         before = await live_snapshot(mesh)
+        second = "db1-2"
+        assert live[second] != candidate_incident_id(second), "live: the window was open"
 
         other = new_namespace()
         rows: list[dict[str, Any]] = []
         try:
             shorter = mesh.ctx.settings.model_copy(update={"correlation_window": 1.0})
             count = await into_namespace(
-                shorter, other, RAW, Range(from_seq=1), None, rows.append, timeout_s=60
+                shorter, other, RAW, Range(from_seq=1), None, rows.append, 60, pace=True
             )
         finally:
             await drop_namespace(other)
         assert count == len(steps)
         into = {r["alert_id"]: r["incident_id"] for r in rows}
-        # The same alerts, the same grouping by dedup key and open state: what a window
-        # changes is which id a trigger takes while it still names the resolved incident.
+        assert into[second] == candidate_incident_id(second), "the 1 s window had closed"
+        assert into["db1-3"] == into[second] and into["db1-0"] == live["db1-0"]
         assert grouping(list(into.items())) == grouping(list(live.items()))
+        assert [r["incident_number"] for r in rows if r["action"] == "trigger"] == [1, 2, 2]
         assert await live_snapshot(mesh) == before, "--into changed the live namespace"
 
 
