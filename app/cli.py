@@ -237,19 +237,17 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from oncallnova.bus.connection import connect
     from oncallnova.bus.dead_letters import dead_letters, replay
     from oncallnova.display import safe_text
+    from oncallnova.embedded_nats import broker_url
 
     settings = _settings(args)
-    if settings.nats_url is None:
-        print(
-            "set NATS_URL (for the embedded default: the NATS line `oncallnova up` printed, "
-            "as nats://oncallnova:<password>@127.0.0.1:<port> with the password from "
-            "<data dir>/nats/credentials.json)",
-            file=sys.stderr,
-        )
+    try:
+        url = broker_url(settings.nats_url, settings.data_dir)
+    except LookupError as error:
+        print(error, file=sys.stderr)
         return 2
 
     async def run() -> int:
-        bus = await connect(settings)
+        bus = await connect(settings, url)
         try:
             if args.action == "replay":
                 count = await replay(bus, args.consumer, args.limit)
@@ -352,6 +350,18 @@ def cmd_user(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from app.replay import run
+
+    return run(args, _settings(args))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from app.status import run
+
+    return run(args, _settings(args))
+
+
 def _service_json(service) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {"id": service.id, "name": service.name, "integration_key": service.integration_key}
 
@@ -448,6 +458,42 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_replay.add_argument("--limit", type=int, help="at most this many")
     common(dlq_replay)
     dlq.set_defaults(func=cmd_dlq)
+
+    replay = sub.add_parser(
+        "replay",
+        help="replay stored raw alerts: a dry run through the workers' decisions, or into "
+        "another namespace",
+    )
+    replay.add_argument(
+        "--subject", required=True, help="raw alerts to read: the received-alert topic's .> "
+        "or one format's subject"
+    )  # fmt: skip
+    start = replay.add_mutually_exclusive_group(required=True)
+    start.add_argument("--since", help="from this long ago (1h, 30m) or this time (ISO 8601)")
+    start.add_argument("--from-seq", type=int, help="from this stream sequence")
+    replay.add_argument("--to", help="up to this stream sequence, or this long ago / time")
+    replay.add_argument("--service", help="only alerts of this service (name or id)")
+    mode = replay.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--dry-run", action="store_true", help="print decisions; change nothing anywhere"
+    )
+    mode.add_argument(
+        "--into", metavar="NAMESPACE", help="re-drive into this namespace's streams and schema"
+    )
+    replay.add_argument(
+        "--pace", action="store_true", help="with --into: keep the messages' original spacing"
+    )
+    replay.add_argument("--json", action="store_true", help="one JSON object per line")
+    common(replay)
+    replay.set_defaults(func=cmd_replay)
+
+    status = sub.add_parser(
+        "status", help="streams, consumers, dead letters, health and versions; exit 1 if "
+        "something needs attention"
+    )  # fmt: skip
+    status.add_argument("--json", action="store_true")
+    common(status)
+    status.set_defaults(func=cmd_status)
     return parser
 
 

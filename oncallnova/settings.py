@@ -9,12 +9,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from a number or a string such as `300`, `90s`, `5m`, `1h`."""
+    """Seconds from a number or a string such as `300`, `90s`, `5m`, `1h`, `7d`."""
     if isinstance(value, int | float):
         return float(value)
     match = _DURATION.match(str(value))
@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     port: int = 8080
     grpc_port: int = 50051
     correlation_window: float = 300.0
+    # How long the ALERTS stream keeps raw and fingerprinted alerts, for `oncallnova replay`.
+    alert_retention: float = 7 * 86400.0
     fetch_batch: int = 256
     # Lifecycle batches in flight at once in one process (only batches on different incidents
     # overlap, so per-incident order holds).
@@ -110,6 +112,14 @@ class Settings(BaseSettings):
         seconds = parse_duration(value)
         if seconds <= 0:
             raise ValueError("CORRELATION_WINDOW must be positive")
+        return seconds
+
+    @field_validator("alert_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> float:
+        seconds = parse_duration(value)
+        if seconds < 60:
+            raise ValueError("ALERT_RETENTION must be at least a minute (7d by default)")
         return seconds
 
     @model_validator(mode="after")

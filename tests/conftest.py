@@ -2,9 +2,9 @@
 bundled nats-server (tests/broker.py).
 
 Each test session gets its own namespace: a PostgreSQL schema, a subject/stream prefix and a
-Redis key prefix, all named `t<random>`, removed at the end. Where a Docker engine runs, the
-same fixtures could point at testcontainers; on this machine and in CI the running services
-are used (see docs/testing.md).
+Redis key prefix, all named `t<random>`, removed at the end. A laptop with Docker and without
+these services gets them from testcontainers (tests/containers.py); on this machine and in CI
+the running services are used (see docs/testing.md).
 """
 
 from __future__ import annotations
@@ -15,9 +15,15 @@ import grpc
 import httpx
 import pytest
 
-from oncallnova.context import AppContext
-from tests import broker
-from tests.helpers import Mesh, bearer_channel, namespaced_mesh
+from tests import containers
+
+# Before tests.helpers reads the TEST_*_URLs: containers only where a service is missing and a
+# Docker engine answers (never on this project's machines, which run the services themselves).
+containers.provide()
+
+from oncallnova.context import AppContext  # noqa: E402
+from tests import broker  # noqa: E402
+from tests.helpers import Mesh, bearer_channel, namespaced_mesh  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

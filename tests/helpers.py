@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -300,3 +301,15 @@ def api_auth_headers(base: str) -> dict[str, str]:
     )
     answer.raise_for_status()
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+async def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 120.0
+) -> tuple[int, str, str]:
+    """`oncallnova ARGS` in a subprocess, awaited so this process's workers keep running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return int(process.returncode or 0), out.decode(), err.decode()

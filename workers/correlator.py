@@ -22,12 +22,16 @@ from oncallnova.bus.connection import Outgoing
 from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
-from oncallnova.incidents.rules import candidate_incident_id, unmatched_incident_id
+from oncallnova.incidents.correlation import (
+    command_incident_id,
+    window_claims,
+    window_peeks,
+)
 from schemas.alert_v1 import CanonicalAlertV1
 from schemas.envelope import Envelope
 from schemas.incident_v1 import IncidentCommandV1
 from schemas.subjects import INCIDENT_COMMAND
-from workers.windows import WindowStore, window_key
+from workers.windows import WindowStore
 
 
 class CorrelatorWorker(Worker[CanonicalAlertV1]):
@@ -51,24 +55,14 @@ class CorrelatorWorker(Worker[CanonicalAlertV1]):
         changes = [d for d in batch if d.data.action == "change"]
         if changes:
             await self._record_changes(changes, uow)
-        triggers = {
-            window_key(d.data.service_id, d.data.fingerprint): candidate_incident_id(
-                d.data.alert_id
-            )
-            for d in reversed(alerts)  # reversed: the first alert's candidate wins the window
-            if d.data.action == "trigger"
-        }
-        held = await self.windows.claim(triggers, self.ctx.settings.correlation_window)
-        others = [
-            window_key(d.data.service_id, d.data.fingerprint)
-            for d in alerts
-            if d.data.action != "trigger"
-        ]
-        held.update(await self.windows.peek([k for k in others if k not in held]))
+        # The same pure decision a dry-run replay makes (oncallnova/incidents/correlation.py).
+        held = await self.windows.claim(
+            window_claims(d.data for d in alerts), self.ctx.settings.correlation_window
+        )
+        held.update(await self.windows.peek(window_peeks((d.data for d in alerts), held)))
         for delivery in alerts:
             alert = delivery.data
-            key = window_key(alert.service_id, alert.fingerprint)
-            incident_id = held.get(key) or unmatched_incident_id(alert.service_id, alert.dedup_key)
+            incident_id = command_incident_id(alert, held)
             command = IncidentCommandV1(
                 action=alert.action,  # type: ignore[arg-type]
                 incident_id=incident_id,

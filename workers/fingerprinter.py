@@ -11,12 +11,11 @@ Invalid bodies and unknown integration keys are dead-lettered: they can never su
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 
-from oncallnova.alerts.normalise import integration_key_from, normalise
+from oncallnova.alerts.normalise import integration_key_from, normalise, received_alert_id
 from oncallnova.alerts.validation import InvalidAlert, parse_alert_body
 from oncallnova.bus.connection import Outgoing
 from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
@@ -25,9 +24,6 @@ from oncallnova.services.keys import ServiceKeys
 from schemas.envelope import Envelope
 from schemas.subjects import ALERT_FINGERPRINTED, ALERT_FORMATS
 from schemas.wire_v1 import WireBody
-
-# Alert ids are stored in a 100-character column; long producer ids are hashed to fit.
-MAX_RECEIVED_ID = 64
 
 
 @dataclass(frozen=True)
@@ -38,9 +34,7 @@ class Received:
 
 
 def received_id(envelope: Envelope) -> str:
-    if len(envelope.id) <= MAX_RECEIVED_ID:
-        return envelope.id
-    return hashlib.sha256(envelope.id.encode()).hexdigest()[:40]
+    return received_alert_id(envelope.id)
 
 
 class FingerprinterWorker(Worker[Received]):

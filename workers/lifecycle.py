@@ -98,9 +98,12 @@ class BatchApplier:
         return IncidentBook.of(i for i in loaded if i.id in wanted or i.key in keys)
 
     async def _write(self, book: IncidentBook) -> dict[str, int]:
-        """New incidents (numbered in creation order), changed ones, alerts, timeline."""
-        numbers = await repo.insert_incidents(self.session, book.new())
+        """Changed incidents, new ones (numbered in creation order), alerts, timeline."""
+        # Updates first: a batch that resolves an open incident and then opens another on the
+        # same key would otherwise insert the new one while the old is still open in the table,
+        # and the open-incident unique index fails the whole batch.
         await repo.update_incidents(self.session, book.updated())
+        numbers = await repo.insert_incidents(self.session, book.new())
         await repo.insert_alerts(
             self.session, [self._alert_row(a, i) for a, i in book.alert_incidents]
         )

@@ -13,10 +13,9 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from redis.asyncio import Redis
 
+from oncallnova.incidents.correlation import window_key
 
-def window_key(service_id: str, fingerprint: str) -> str:
-    """`<service>.<sha256 hex>`: valid both as a Redis key and as a NATS KV key."""
-    return f"{service_id}.{fingerprint.rsplit(':', 1)[-1]}"
+__all__ = ["KvWindows", "RedisWindows", "WindowStore", "window_key"]
 
 
 class WindowStore(ABC):

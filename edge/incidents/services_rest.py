@@ -78,14 +78,6 @@ class ServicePatch(Input):
             raise ValueError("must not be null (leave it out to keep the name)")
         return value
 
-    @field_validator("name")
-    @classmethod
-    def _name_not_null(cls, value: str | None) -> str:
-        # Absent means "keep it"; null would erase a required name.
-        if value is None:
-            raise ValueError("must not be null (leave it out to keep the name)")
-        return value
-
 
 class RotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")

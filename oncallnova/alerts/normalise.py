@@ -15,6 +15,7 @@ Rules (the why is in REFERENCE.md):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,8 @@ from schemas.wire_v1 import (
 )
 
 MAX_SUMMARY_CHARS = 1024
+# Alert ids are stored in a 100-character column; long producer ids are hashed to fit.
+MAX_RECEIVED_ID = 64
 
 # labels.severity is free text in Prometheus rules; these are the spellings seen in the wild
 # (kube-prometheus, Grafana, PagerDuty-style P1..P5). Anything else, or none, is "error",
@@ -57,6 +60,13 @@ _SEVERITY_BY_LABEL: dict[str, Severity] = {
         "info",
     ),
 }
+
+
+def received_alert_id(message_id: str) -> str:
+    """The id alerts of one received message derive theirs from (its `Nats-Msg-Id`, bounded)."""
+    if len(message_id) <= MAX_RECEIVED_ID:
+        return message_id
+    return hashlib.sha256(message_id.encode()).hexdigest()[:40]
 
 
 def severity_from_label(value: str | None) -> Severity:

@@ -25,6 +25,8 @@ class StreamDecl:
     max_age_s: float
     max_bytes: int
     duplicate_window_s: float
+    #: a setting that overrides max_age_s (ALERTS: `alert_retention`, ALERT_RETENTION)
+    max_age_setting: str | None = None
 
 
 #: the priority group every copy of a partitioned worker pulls in (pinned client policy)
@@ -84,6 +86,7 @@ def streams() -> list[StreamDecl]:
             max_age_s=s["max_age_s"],
             max_bytes=s["max_bytes"],
             duplicate_window_s=s["duplicate_window_s"],
+            max_age_setting=s.get("max_age_setting"),
         )
         for s in _load("streams.json")["streams"]
     ]

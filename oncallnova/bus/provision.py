@@ -49,12 +49,20 @@ def stream_config(bus: Bus, decl: declarations.StreamDecl) -> StreamConfig:
         description=decl.description,
         subjects=subjects,
         storage=StorageType.FILE,
-        max_age=decl.max_age_s,
+        max_age=_max_age(bus, decl),
         max_bytes=decl.max_bytes,
         duplicate_window=decl.duplicate_window_s,
         num_replicas=bus.replicas,
         subject_transform=transform,
     )
+
+
+def _max_age(bus: Bus, decl: declarations.StreamDecl) -> float:
+    """The declared age, or the setting that overrides it (ALERT_RETENTION for ALERTS)."""
+    settings = getattr(bus, "settings", None)  # a bare namespace in contract tests
+    if decl.max_age_setting and settings is not None:
+        return float(getattr(settings, decl.max_age_setting))
+    return decl.max_age_s
 
 
 def _transform(config: StreamConfig) -> tuple[str, str] | None:

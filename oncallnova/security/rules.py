@@ -116,6 +116,11 @@ REST_RULES: dict[str, Rule] = {
     "GET /api/v1/escalation_policies/{policy_id}/levels/{level}/paged": READ,
     "GET /api/v1/escalation_policies/{policy_id}/step": READ,
     "GET /api/v1/oncall": READ,
+    # analytics and the mesh's state
+    "GET /api/v1/analytics/trends": READ,
+    "GET /api/v1/analytics/mttr-distribution": READ,
+    "GET /api/v1/analytics/oncall-load": READ,
+    "GET /api/v1/status": ADMIN,
     # paging: notification rules are one's own; webhooks are an admin's
     "GET /api/v1/users/{user_id}/notification_rules": SELF,
     "POST /api/v1/users/{user_id}/notification_rules": SELF,

@@ -170,16 +170,19 @@ async def test_a_persons_command_redelivered_applies_once(idle_mesh: Mesh) -> No
     )  # fmt: skip
     subject = INCIDENT_COMMAND.subject(incident_id, ns=bus.ns)
     runner = await runner_for(idle_mesh, "lifecycle")
-    sub = await bus.js.pull_subscribe_bind(
-        durable="lifecycle", stream=bus.stream("INCIDENT_COMMANDS")
-    )
     await bus.js.publish(
         subject,
         trigger.model_dump_json(by_alias=True).encode(),
         headers=Envelope(type="incident.command.v1", producer="test").to_headers(),
     )
-    await runner.process(await sub.fetch(1, timeout=5))
-    await sub.unsubscribe()
+    # The command's partition consumer, through the runtime's own puller.
+    puller = runner.new_puller()
+    await puller.start()
+    try:
+        await runner.process(await puller.next_batch(5))
+    finally:
+        await puller.give_back()
+        await puller.stop()
 
     escalate = IncidentCommandV1(action="escalate", incident_id=incident_id, actor="user:u1")
     await bus.js.publish(

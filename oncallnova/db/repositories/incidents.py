@@ -352,3 +352,79 @@ async def timeline(session: AsyncSession, incident_id: str) -> list[TimelineEntr
         .order_by(TimelineEntry.at, TimelineEntry.id)
     )
     return list(rows)
+
+
+# --- reads for a dry-run replay (never locks, never writes) ----------------------------------
+
+
+async def incidents_open_at(session: AsyncSession, at: datetime) -> list[IncidentState]:
+    """Incidents that were open at `at`, as they were then as far as their timestamps tell:
+    created before it, not resolved by it, acknowledged only if that came before it."""
+    query = select(INCIDENTS).where(
+        INCIDENTS.c.created_at < at,
+        or_(INCIDENTS.c.resolved_at.is_(None), INCIDENTS.c.resolved_at > at),
+    )
+    states = []
+    for row in await session.execute(query):
+        state = IncidentState(*row)
+        acknowledged = state.acknowledged_at is not None and state.acknowledged_at < at
+        states.append(
+            IncidentState(
+                **{
+                    **state.as_row(),
+                    "status": "acknowledged" if acknowledged else "triggered",
+                    "acknowledged_at": state.acknowledged_at if acknowledged else None,
+                    "resolved_at": None,
+                }
+            )
+        )
+    return states
+
+
+async def incident_numbers(session: AsyncSession, ids: Iterable[str]) -> dict[str, int]:
+    """id -> number of the incidents among `ids` that exist."""
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    query = select(INCIDENTS.c.id, INCIDENTS.c.number).where(one_of(session, INCIDENTS.c.id, ids))
+    return {row.id: row.number for row in await session.execute(query)}
+
+
+async def alerts_with_incidents(
+    session: AsyncSession, service: str | None = None
+) -> list[dict[str, Any]]:
+    """Every stored alert with the number of the incident it went to, oldest first."""
+    query = (
+        select(
+            Alert.id.label("alert_id"),
+            Alert.received_at,
+            Service.name.label("service"),
+            Alert.dedup_key,
+            Alert.fingerprint,
+            Alert.action,
+            Alert.incident_id,
+            Incident.number.label("incident_number"),
+        )
+        .join(Service, Service.id == Alert.service_id)
+        .outerjoin(Incident, Incident.id == Alert.incident_id)
+        .order_by(Alert.received_at, Alert.id)
+    )
+    if service is not None:
+        query = query.where(or_(Service.name == service, Service.id == service))
+    return [dict(row._mapping) for row in await session.execute(query)]
+
+
+async def copy_services(session: AsyncSession, services: Iterable[Service]) -> None:
+    """Services (id, name, key) into another schema, for a replay namespace; existing kept."""
+    rows = [
+        {
+            "id": s.id,
+            "name": s.name,
+            "description": s.description,
+            "integration_key": s.integration_key,
+            "created_at": s.created_at,
+        }
+        for s in services
+    ]
+    if rows:
+        await session.execute(insert_ignoring_duplicates(session, Service), rows)
