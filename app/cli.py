@@ -385,7 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(up, http=True)
     up.set_defaults(func=cmd_up)
 
-    worker = sub.add_parser("worker", help="run one worker (fingerprinter, correlator, lifecycle)")
+    worker = sub.add_parser(
+        "worker",
+        help="run one worker (fingerprinter, correlator, lifecycle, escalator, notifier, "
+        "webhook_fanout, webhooker)",
+    )
     worker.add_argument("name")
     worker.add_argument(
         "--partitions",

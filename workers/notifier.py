@@ -138,11 +138,11 @@ class NotifierWorker(Worker[NotificationRequestedV1]):
             )
             if row.status in ("sent", "failed"):
                 await session.commit()
-                log.debug("notifier %x: %s already %s", id(self), request.address, row.status)
+                log.debug("notification %s already %s", request.notification_id, row.status)
                 return None
             row.status, row.attempts, row.updated_at = "sending", row.attempts + 1, now
             attempt = row.attempts
-            log.debug("notifier %x: %s attempt %d", id(self), request.address, attempt)
+            log.debug("notification %s: attempt %d", request.notification_id, attempt)
             message = await self._compose(session, request, now)
             await session.commit()
         try:
