@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from oncallnova.db.types import UTCDateTime
 
 revision = "0003_security"
-down_revision = "0003_service_webhook_secret"  # the head of main when this was written
+down_revision = "0003_service_webhook_secret"
 branch_labels = None
 depends_on = None
 
