@@ -22,8 +22,16 @@ from oncallnova.db.models.incidents import Incident
 from oncallnova.db.repositories import incidents as repo
 from oncallnova.db.repositories import oncall as oncall_repo
 from oncallnova.oncall import model as domain
+from oncallnova.security.bootstrap import ensure_bootstrap_admin
 from oncallnova.settings import Settings
-from tests.helpers import PG_URL, new_namespace
+from tests.helpers import (
+    PG_URL,
+    REDIS_URL,
+    TEST_ADMIN_PASSWORD,
+    TEST_JWT_SECRET,
+    login,
+    new_namespace,
+)
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -70,6 +78,14 @@ async def seed(ctx: AppContext) -> None:
             )
 
 
+# Logins and the token deny-list (Redis) as the platform has them; this app has no broker.
+AUTH = {
+    "jwt_secret": TEST_JWT_SECRET,
+    "oncallnova_admin_password": TEST_ADMIN_PASSWORD,
+    "redis_url": REDIS_URL,
+}
+
+
 async def drop_namespace_schema(ns: str) -> None:
     engine = create_async_engine(PG_URL)
     async with engine.begin() as connection:
@@ -88,11 +104,16 @@ async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         clock=lambda: NOW,
     )
     await seed(ctx)
+    await ensure_bootstrap_admin(ctx.sessions, settings)
     app = create_app(ctx, ["exporter"])
     app.state.seeded_ctx = ctx
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://oncallnova"
     ) as client:
+        # The analytics API is for people: read it as the bootstrap admin.
+        client.headers["Authorization"] = (
+            f"Bearer {await login(client, 'admin', TEST_ADMIN_PASSWORD)}"
+        )
         yield client
     await engine.dispose()
 
@@ -100,12 +121,12 @@ async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(params=["postgresql", "sqlite"])
 async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     if request.param == "sqlite":
-        async for client in client_for(Settings(data_dir=tmp_path)):
+        async for client in client_for(Settings(data_dir=tmp_path, **AUTH)):
             yield client
         return
     ns = new_namespace()
     try:
-        async for client in client_for(Settings(database_url=PG_URL, database_schema=ns)):
+        async for client in client_for(Settings(database_url=PG_URL, database_schema=ns, **AUTH)):
             yield client
     finally:
         await drop_namespace_schema(ns)
