@@ -64,7 +64,7 @@ def parse_rule(body: Any) -> RuleIn:
 
 
 def router(ctx: AppContext) -> APIRouter:
-    api = APIRouter(prefix="/users/{user_id}/notification_rules", tags=["users"])  # under /api/v1
+    api = APIRouter(prefix="/api/v1/users/{user_id}/notification_rules", tags=["users"])
 
     async def checked(session: Any, user_id: str, rule: RuleIn) -> Any:
         user = await oncall_repo.get_user(session, user_id[:36])

@@ -570,8 +570,12 @@ def router(ctx: "AppContext") -> APIRouter:
         """Who is on call, and the shift that put them there (layer, override, or gap)."""
         return await svc.who_is_on_call(session, schedule, escalation_policy, at or ctx.clock())
 
-    api.include_router(notification_rules_rest.router(ctx))
-    return api
+    # Side by side, not nested: every route keeps its full path, which is what the
+    # authorization dependency looks its rule up by.
+    edge = APIRouter()
+    edge.include_router(api)
+    edge.include_router(notification_rules_rest.router(ctx))
+    return edge
 
 
 def _schedule_feed(schedule: rows.Schedule) -> schemas.ScheduleFeedOut:

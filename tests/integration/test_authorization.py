@@ -174,7 +174,10 @@ def bodies(world: World) -> dict[str, Any]:
 
 
 def path_for(template: str, method: str, world: World) -> str:
-    values = world.doomed if method == "DELETE" else {}
+    # A delete removes the object its last parameter names (a doomed one); the objects
+    # above it in the path stay the world's own, so owner and team checks see the same ids.
+    last = re.findall(r"\{([^}]+)\}", template)[-1:] if method == "DELETE" else []
+    values = {name: world.doomed[name] for name in last if name in world.doomed}
     path = template
     for name, value in world.ids.items():
         path = path.replace("{" + name + "}", values.get(name, value))
