@@ -150,8 +150,14 @@ async def consumer_families(ctx: AppContext, timeout_s: float = 1.0) -> list[Met
     )
     decls = declarations.consumers()
 
-    async def info(decl: declarations.ConsumerDecl) -> Any:
-        return await ctx.bus.js.consumer_info(ctx.bus.stream(decl.stream), decl.durable)
+    async def info(decl: declarations.ConsumerDecl) -> tuple[float, float]:
+        # A partitioned worker has one durable per partition: its backlog is their sum.
+        stream = ctx.bus.stream(decl.stream)
+        infos = [await ctx.bus.js.consumer_info(stream, durable) for durable in decl.durables()]
+        return (
+            float(sum(i.num_pending or 0 for i in infos)),
+            float(sum(i.num_ack_pending or 0 for i in infos)),
+        )
 
     try:
         results = await asyncio.wait_for(
@@ -163,8 +169,8 @@ async def consumer_families(ctx: AppContext, timeout_s: float = 1.0) -> list[Met
     for decl, result in zip(decls, results, strict=True):
         if isinstance(result, BaseException):
             continue
-        pending.add_metric([decl.durable], float(result.num_pending or 0))
-        ack_pending.add_metric([decl.durable], float(result.num_ack_pending or 0))
+        pending.add_metric([decl.durable], result[0])
+        ack_pending.add_metric([decl.durable], result[1])
     return [pending, ack_pending]
 
 

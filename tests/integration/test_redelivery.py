@@ -182,6 +182,7 @@ async def test_a_persons_command_redelivered_applies_once(idle_mesh: Mesh) -> No
         await runner.process(await puller.next_batch(5))
     finally:
         await puller.give_back()
+        await puller.hand_over()  # the partition, for the next puller
         await puller.stop()
 
     escalate = IncidentCommandV1(action="escalate", incident_id=incident_id, actor="user:u1")

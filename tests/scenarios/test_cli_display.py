@@ -11,8 +11,11 @@ import pytest
 
 from tests.helpers import free_port
 from tests.scenarios.test_embedded_default import (
+    AUTH,
     CLI,
+    admin_password,
     embedded_env,
+    read_banner,
     start,
     stop,
     wait_for_incident,
@@ -53,8 +56,15 @@ def test_incident_list_shows_titles_harmlessly(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     process = start(data_dir, port)
     try:
+        password = admin_password(read_banner(process))
         wait_healthy(base, process)
-        key = httpx.post(f"{base}/api/v1/services", json={"name": "cli"}).json()["integration_key"]
+        login = httpx.post(
+            f"{base}/api/v1/auth/login", json={"username": "admin", "password": password}
+        )
+        AUTH["Authorization"] = f"Bearer {login.json()['access_token']}"
+        key = httpx.post(f"{base}/api/v1/services", json={"name": "cli"}, headers=AUTH).json()[
+            "integration_key"
+        ]
         event = {
             "routing_key": key,
             "event_action": "trigger",

@@ -186,7 +186,9 @@ def test_up_serves_everything_and_stops_cleanly_losing_nothing(tmp_path: Path) -
                 break
             time.sleep(0.2)
         assert {k: found.get(k) for k in wanted} == wanted
-        trends = httpx.get(f"{base}/api/v1/analytics/trends", params={"days": 1}).json()
+        trends = httpx.get(
+            f"{base}/api/v1/analytics/trends", params={"days": 1}, headers=AUTH
+        ).json()
         assert trends["totals"]["by_severity"]["error"] == 1
     finally:
         stop(process)

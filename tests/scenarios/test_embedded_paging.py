@@ -12,6 +12,7 @@ import httpx
 
 from tests.helpers import free_port
 from tests.scenarios.test_embedded_default import (
+    AUTH,
     CLI,
     embedded_env,
     stop,
@@ -23,7 +24,7 @@ from tests.scenarios.test_embedded_default import (
 def test_a_page_arrives_in_the_capture_inbox_and_its_link_acknowledges(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**embedded_env(), "PUBLIC_URL": base}
+    env = {**embedded_env(), "PUBLIC_URL": base, "ONCALLNOVA_ADMIN_PASSWORD": "inbox-admin-pw"}
     process = subprocess.Popen(
         [*CLI, "up", "--port", str(port), "--grpc-port", str(free_port()),
          "--data-dir", str(tmp_path)],
@@ -32,9 +33,15 @@ def test_a_page_arrives_in_the_capture_inbox_and_its_link_acknowledges(tmp_path:
     try:
         wait_healthy(base, process)
         api = f"{base}/api/v1"
-        user = httpx.post(f"{api}/users", json={"name": "Ada", "email": "ada@example.com"})
+        login = httpx.post(
+            f"{api}/auth/login", json={"username": "admin", "password": "inbox-admin-pw"}
+        )
+        assert login.status_code == 200, login.text
+        AUTH["Authorization"] = f"Bearer {login.json()['access_token']}"
+        http = httpx.Client(headers=AUTH, timeout=30)
+        user = http.post(f"{api}/users", json={"name": "Ada", "email": "ada@example.com"})
         assert user.status_code == 201, user.text
-        policy = httpx.post(
+        policy = http.post(
             f"{api}/escalation_policies",
             json={
                 "name": "p",
@@ -42,7 +49,7 @@ def test_a_page_arrives_in_the_capture_inbox_and_its_link_acknowledges(tmp_path:
             },
         )
         assert policy.status_code == 201, policy.text
-        service = httpx.post(
+        service = http.post(
             f"{api}/services", json={"name": "web", "escalation_policy_id": policy.json()["id"]}
         ).json()
         event = {
@@ -56,10 +63,10 @@ def test_a_page_arrives_in_the_capture_inbox_and_its_link_acknowledges(tmp_path:
         deadline = time.monotonic() + 30
         messages: list[dict] = []
         while not messages and time.monotonic() < deadline:
-            messages = httpx.get(f"{api}/mail", params={"to": "ada@example.com"}).json()["messages"]
+            messages = http.get(f"{api}/mail", params={"to": "ada@example.com"}).json()["messages"]
             time.sleep(0.2)
         assert messages, "no page in the capture inbox"
-        mail = httpx.get(f"{api}/mail/{messages[0]['id']}").json()
+        mail = http.get(f"{api}/mail/{messages[0]['id']}").json()
         assert "web is down" in mail["subject"] and mail["to"] == ["ada@example.com"]
         link = re.search(r"(http://\S+/acknowledge\?token=\S+)", mail["text"])
         assert link, mail["text"]
