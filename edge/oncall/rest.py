@@ -152,7 +152,10 @@ def router(ctx: "AppContext") -> APIRouter:
         async with ctx.sessions.begin() as session:
             yield session
 
-    Session = Annotated[AsyncSession, Depends(transaction)]
+    # scope="function": the transaction commits when the route returns, before its answer is
+    # sent, so a 2xx means it is stored (and the audit entry, written as the answer starts,
+    # does not wait on this transaction's lock on SQLite).
+    Session = Annotated[AsyncSession, Depends(transaction, scope="function")]
 
     # --- users ---------------------------------------------------------------------------
 
