@@ -325,3 +325,24 @@ async def timeline(session: AsyncSession, incident_id: str) -> list[TimelineEntr
         .order_by(TimelineEntry.at, TimelineEntry.id)
     )
     return list(rows)
+
+
+async def alerts_of_incident(session: AsyncSession, incident_id: str, limit: int) -> list[Alert]:
+    """The alerts attached to an incident, oldest first (their raw payloads included)."""
+    rows = await session.scalars(
+        select(Alert)
+        .where(Alert.incident_id == incident_id)
+        .order_by(Alert.received_at, Alert.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def rotate_integration_key(session: AsyncSession, service_id: str) -> Service:
+    """Give a service a new integration key; the old one stops working at once."""
+    service = await session.get(Service, service_id)
+    if service is None:
+        raise NotFound(f"no service {service_id!r}", field="service_id")
+    service.integration_key = new_integration_key()
+    await session.flush()
+    return service
