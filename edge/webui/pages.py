@@ -47,7 +47,7 @@ FLASH = {
     "reassign": "Reassigned.",
     "note": "Note added.",
     "override": "Override created.",
-    "rotated": "A new integration key is in force; the old one no longer works.",
+    "rotated": "A new integration key is in force; the old one is refused within 30 seconds.",
     "bulk": "Sent to the selected incidents.",
 }
 ACTIONS: dict[str, CommandAction] = {
@@ -138,7 +138,7 @@ def router(ctx: AppContext) -> APIRouter:
                 since=now - timedelta(hours=24),
             )
         figures = views.day_figures(day_rows, now)
-        hours = [(now - timedelta(hours=24 - n)).strftime("%H:00") for n in range(24)]
+        hours = [(now - timedelta(hours=24 - n)).strftime("%H:%M") for n in range(24)]
         ordered = views.sort_open(open_rows)
         return page(
             request,
