@@ -11,6 +11,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from oncallnova.settings import Settings
 
 
@@ -282,7 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = _settings(args)
+    except ValidationError as error:
+        # A setting the platform cannot honour stops it at start with the reason, no traceback.
+        for problem in error.errors():
+            print(f"oncallnova: invalid setting: {problem['msg']}", file=sys.stderr)
+        return 2
     from oncallnova.logs import setup_logging
     from oncallnova.telemetry import setup_tracing
 

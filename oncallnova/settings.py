@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -57,6 +57,18 @@ class Settings(BaseSettings):
         if seconds <= 0:
             raise ValueError("CORRELATION_WINDOW must be positive")
         return seconds
+
+    @model_validator(mode="after")
+    def _window_fits_the_store(self) -> Settings:
+        # Without Redis, windows live in NATS KV, whose per-key TTL is whole seconds: refuse a
+        # window it would silently round instead of correlating over another span.
+        if self.redis_url is None and not float(self.correlation_window).is_integer():
+            raise ValueError(
+                f"CORRELATION_WINDOW={self.correlation_window:g}s: without REDIS_URL correlation "
+                "windows are kept in NATS KV, whose expiry is in whole seconds; use a whole "
+                "number of seconds (at least 1s) or set REDIS_URL"
+            )
+        return self
 
     @property
     def embedded(self) -> bool:

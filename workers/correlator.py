@@ -15,8 +15,6 @@ as PagerDuty's dedup key does; an alert never reopens a resolved incident.
 
 from __future__ import annotations
 
-import uuid
-
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
@@ -24,22 +22,12 @@ from oncallnova.bus.connection import Outgoing
 from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
+from oncallnova.incidents.rules import candidate_incident_id, unmatched_incident_id
 from schemas.alert_v1 import CanonicalAlertV1
 from schemas.envelope import Envelope
 from schemas.incident_v1 import IncidentCommandV1
 from schemas.subjects import INCIDENT_COMMAND
-from workers.lifecycle import INCIDENT_ID_NAMESPACE
 from workers.windows import WindowStore, window_key
-
-
-def candidate_incident_id(alert: CanonicalAlertV1) -> str:
-    return str(uuid.uuid5(INCIDENT_ID_NAMESPACE, "candidate:" + alert.alert_id))
-
-
-def unmatched_incident_id(alert: CanonicalAlertV1) -> str:
-    """A stable id for an acknowledge/resolve whose window has closed: the lifecycle worker
-    then finds the open incident by dedup key."""
-    return str(uuid.uuid5(INCIDENT_ID_NAMESPACE, f"key:{alert.service_id}:{alert.dedup_key}"))
 
 
 class CorrelatorWorker(Worker[CanonicalAlertV1]):
@@ -64,7 +52,9 @@ class CorrelatorWorker(Worker[CanonicalAlertV1]):
         if changes:
             await self._record_changes(changes, uow)
         triggers = {
-            window_key(d.data.service_id, d.data.fingerprint): candidate_incident_id(d.data)
+            window_key(d.data.service_id, d.data.fingerprint): candidate_incident_id(
+                d.data.alert_id
+            )
             for d in reversed(alerts)  # reversed: the first alert's candidate wins the window
             if d.data.action == "trigger"
         }
@@ -78,7 +68,7 @@ class CorrelatorWorker(Worker[CanonicalAlertV1]):
         for delivery in alerts:
             alert = delivery.data
             key = window_key(alert.service_id, alert.fingerprint)
-            incident_id = held.get(key) or unmatched_incident_id(alert)
+            incident_id = held.get(key) or unmatched_incident_id(alert.service_id, alert.dedup_key)
             command = IncidentCommandV1(
                 action=alert.action,  # type: ignore[arg-type]
                 incident_id=incident_id,

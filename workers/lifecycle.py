@@ -1,4 +1,5 @@
-"""Lifecycle: the incident state machine and the only writer of incidents.
+"""Lifecycle: the only writer of incidents. Loads and locks, applies the incident rules
+(`oncallnova/incidents/rules.py`), writes, and hands the resulting events to the runtime.
 
 Consumes: `incident.command.v1.*` (durable `lifecycle`) — triggers from the correlator,
           acknowledge/resolve/escalate/reassign/add_note from edges and the escalator.
@@ -12,8 +13,7 @@ Idempotency: every effect is keyed by its source — the alert id, or the comman
 from __future__ import annotations
 
 import logging
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +25,7 @@ from oncallnova.bus.connection import Outgoing
 from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
-from oncallnova.db.repositories.incidents import IncidentRecord
-from oncallnova.incidents.state import decide, higher_severity, urgency_for
+from oncallnova.incidents.rules import Fact, IncidentBook, IncidentState
 from schemas.alert_v1 import CanonicalAlertV1
 from schemas.envelope import Envelope
 from schemas.incident_v1 import IncidentCommandV1, IncidentEventV1, IncidentV1
@@ -34,275 +33,112 @@ from schemas.subjects import INCIDENT_EVENT
 
 log = logging.getLogger(__name__)
 
-# Incident ids derived from an alert id are stable across redeliveries.
-INCIDENT_ID_NAMESPACE = uuid.UUID("6f1c4a52-93f2-4c1e-9a59-0c3f9d7a1b11")
-
-MESSAGES = {
-    "triggered": "Incident triggered",
-    "alert_attached": "Alert attached",
-    "acknowledged": "Acknowledged",
-    "resolved": "Resolved",
-    "escalated": "Escalated",
-    "reassigned": "Reassigned",
-    "note_added": "Note added",
-}
-
 
 @dataclass
 class PendingEvent:
-    """A fact to publish once the batch has committed."""
+    """A fact to publish once the batch has committed, with the incident right after it."""
 
-    source_id: str
-    event: str
-    incident: IncidentRecord
-    snapshot: dict[str, Any]
-    actor: str
+    fact: Fact
+    incident: IncidentState
     causation: Envelope
-    alert_id: str | None = None
-    note: str | None = None
-    notify: bool = True
 
 
-# The number is filled in at publish time: new incidents get theirs after the batch is applied.
+# The number is filled in at publish time: new incidents get theirs when they are inserted.
 SNAPSHOT_FIELDS = tuple(name for name in IncidentV1.model_fields if name != "number")
 
 
-def snapshot(incident: IncidentRecord) -> dict[str, Any]:
-    """The incident's fields now (events carry the state right after their fact)."""
-    return {name: getattr(incident, name) for name in SNAPSHOT_FIELDS}
-
-
 class BatchApplier:
-    """Applies one batch of commands inside one transaction."""
+    """Loads and locks what one batch touches, applies the incident rules, writes the result."""
 
     def __init__(self, session: AsyncSession, now: datetime) -> None:
         self.session = session
         self.now = now
-        self.incidents: dict[str, IncidentRecord] = {}
-        self.open_by_key: dict[tuple[str, str], IncidentRecord] = {}
-        self.new: list[IncidentRecord] = []
-        self.changed: dict[str, IncidentRecord] = {}
-        self.alert_rows: list[dict[str, Any]] = []
-        self.timeline_rows: list[dict[str, Any]] = []
-        self.events: list[PendingEvent] = []
 
     async def apply(self, batch: list[Delivery[IncidentCommandV1]]) -> list[PendingEvent]:
-        """Load and lock what the batch touches, apply each command in order, write it all."""
+        """Apply each command of the batch in order inside the session's transaction."""
         sources = {source_id(d): d for d in batch}  # duplicates inside one batch collapse
         done, recorded_alerts = await repo.already_applied(
             self.session,
             sources,
             [d.data.alert.alert_id for d in sources.values() if d.data.alert],
         )
-        await self._lock(sources, done)
+        book = await self._load(sources, done)
+        events: list[PendingEvent] = []
         for entry in done:
             # Redelivery after a commit: emit again under the same message id.
-            incident = self.incidents[entry.incident_id]
-            self.events.append(
-                PendingEvent(
-                    entry.source_id, entry.kind, incident, snapshot(incident),
-                    entry.actor, sources[entry.source_id].envelope, note=entry.data.get("note"),
-                    alert_id=entry.data.get("alert_id"), notify=entry.data.get("notify", True),
-                )
+            fact = Fact(
+                entry.kind, entry.actor, entry.source_id, "", alert_id=entry.data.get("alert_id"),
+                note=entry.data.get("note"), notify=entry.data.get("notify", True),
             )  # fmt: skip
+            incident = book.by_id[entry.incident_id]
+            events.append(PendingEvent(fact, incident, sources[entry.source_id].envelope))
         skip = {e.source_id for e in done} | recorded_alerts
         for src, delivery in sources.items():
-            if src in skip:
-                continue
-            if delivery.data.alert is not None:
-                self._apply_alert(src, delivery, delivery.data.alert)
-            else:
-                self._apply_human(src, delivery)
-        await self._write()
-        return self.events
+            if src not in skip:
+                book.apply(delivery.data, src, self.now)
+        numbers = await self._write(book)
+        for (_, fact), incident in zip(book.facts, book.snapshots, strict=True):
+            if not incident.number:
+                incident = replace(incident, number=numbers[incident.id])
+            events.append(PendingEvent(fact, incident, sources[fact.source_id].envelope))
+        return events
 
-    async def _lock(self, sources: dict[str, Delivery[IncidentCommandV1]], done: list[Any]) -> None:
-        """Load the incidents the batch names by id or by open dedup key, locked."""
+    async def _load(
+        self, sources: dict[str, Delivery[IncidentCommandV1]], done: list[Any]
+    ) -> IncidentBook:
+        """The incidents the batch names by id or by open dedup key, locked."""
         wanted = {d.data.incident_id for d in sources.values()} | {e.incident_id for e in done}
         keys = {
             (d.data.alert.service_id, d.data.alert.dedup_key)
             for d in sources.values()
             if d.data.alert
         }
-        for record in await repo.lock_incidents(self.session, wanted, keys):
-            self.incidents[record.id] = record
-            key = (record.service_id, record.dedup_key)
-            if key in keys and record.status != "resolved":
-                self.open_by_key[key] = record
+        # The lock query's key condition is a superset: keep exact pairs open by key only.
+        loaded = await repo.lock_incidents(self.session, wanted, keys)
+        return IncidentBook.of(i for i in loaded if i.id in wanted or i.key in keys)
 
-    async def _write(self) -> None:
+    async def _write(self, book: IncidentBook) -> dict[str, int]:
         """New incidents (numbered in creation order), changed ones, alerts, timeline."""
-        await repo.insert_incidents(self.session, self.new)  # numbers them, in creation order
-        new_ids = {i.id for i in self.new}
-        await repo.update_incidents(
-            self.session, [r for r in self.changed.values() if r.id not in new_ids]
+        numbers = await repo.insert_incidents(self.session, book.new())
+        await repo.update_incidents(self.session, book.updated())
+        await repo.insert_alerts(
+            self.session, [self._alert_row(a, i) for a, i in book.alert_incidents]
         )
-        await repo.insert_alerts(self.session, self.alert_rows)
-        await repo.insert_timeline(self.session, self.timeline_rows)
+        await repo.insert_timeline(self.session, [self._timeline_row(i, f) for i, f in book.facts])
+        return numbers
 
-    def _apply_alert(
-        self, src: str, delivery: Delivery[IncidentCommandV1], alert: CanonicalAlertV1
-    ) -> None:
-        key = (alert.service_id, alert.dedup_key)
-        candidate = self.incidents.get(delivery.data.incident_id)
-        target = self.open_by_key.get(key)
-        if target is None and candidate is not None and candidate.status != "resolved":
-            target = candidate if (candidate.service_id, candidate.dedup_key) == key else None
-        actor = f"integration:{alert.service_id}"
-        if alert.action == "trigger":
-            if target is None:
-                target = self._open(delivery.data.incident_id, alert)
-                self._record(src, "triggered", target, actor, delivery.envelope, alert=alert)
-            else:
-                target.alert_count += 1
-                target.severity = higher_severity(target.severity, alert.severity)
-                target.urgency = urgency_for(target.severity)
-                target.last_alert_at = self.now
-                target.updated_at = self.now
-                # While acknowledged, further alerts are recorded but notify nobody.
-                notify = target.status == "triggered"
-                self._record(
-                    src,
-                    "alert_attached",
-                    target,
-                    actor,
-                    delivery.envelope,
-                    alert=alert,
-                    notify=notify,
-                )
-            self._alert_row(alert, target.id)
-            return
-        self._alert_row(alert, target.id if target else None)
-        if target is None:
-            log.info("%s for %s/%s: nothing open, dropped", alert.action, *key)
-            return
-        self._transition(src, target, alert.action, actor, delivery.envelope, alert=alert)  # type: ignore[arg-type]
+    def _alert_row(self, alert: CanonicalAlertV1, incident_id: str | None) -> dict[str, Any]:
+        return {
+            "id": alert.alert_id,
+            "service_id": alert.service_id,
+            "incident_id": incident_id,
+            "action": alert.action,
+            "fingerprint": alert.fingerprint,
+            "dedup_key": alert.dedup_key,
+            "summary": alert.summary,
+            "severity": alert.severity,
+            "source": alert.source,
+            "source_format": alert.source_format,
+            "occurred_at": alert.occurred_at,
+            "received_at": self.now,
+            "payload": alert.model_dump(mode="json", by_alias=True),
+        }
 
-    def _apply_human(self, src: str, delivery: Delivery[IncidentCommandV1]) -> None:
-        command = delivery.data
-        target = self.incidents.get(command.incident_id)
-        if target is None:
-            log.warning("%s for unknown incident %s: dropped", command.action, command.incident_id)
-            return
-        self._transition(
-            src, target, command.action, command.actor, delivery.envelope, command=command
-        )
-
-    def _transition(
-        self,
-        src: str,
-        target: IncidentRecord,
-        action: Any,
-        actor: str,
-        causation: Envelope,
-        *,
-        alert: CanonicalAlertV1 | None = None,
-        command: IncidentCommandV1 | None = None,
-    ) -> None:
-        decision = decide(target.status, action)  # type: ignore[arg-type]
-        if decision.event is None:
-            return
-        target.status = decision.status
-        target.updated_at = self.now
-        if decision.event == "acknowledged":
-            target.acknowledged_at = self.now
-        elif decision.event == "resolved":
-            target.resolved_at = self.now
-            self.open_by_key.pop((target.service_id, target.dedup_key), None)
-        elif decision.event == "escalated":
-            requested = command.escalation_level if command else None
-            target.escalation_level = (
-                requested if requested is not None else target.escalation_level + 1
-            )
-        elif decision.event == "reassigned" and command is not None:
-            target.assignee_id = command.assignee_id
-        note = command.note if command else None
-        self._record(src, decision.event, target, actor, causation, alert=alert, note=note)
-
-    def _open(self, candidate_id: str, alert: CanonicalAlertV1) -> IncidentRecord:
-        # The correlator's candidate id is used unless it already names another incident
-        # (a resolved one: alerts never reopen it), then an id derived from the alert.
-        taken = candidate_id in self.incidents
-        incident_id = (
-            str(uuid.uuid5(INCIDENT_ID_NAMESPACE, alert.alert_id)) if taken else candidate_id
-        )
-        incident = IncidentRecord(
-            id=incident_id,
-            number=0,  # numbered in creation order once the batch is applied
-            title=alert.summary,
-            status="triggered",
-            severity=alert.severity,
-            urgency=urgency_for(alert.severity),
-            service_id=alert.service_id,
-            dedup_key=alert.dedup_key,
-            fingerprint=alert.fingerprint,
-            alert_count=1,
-            assignee_id=None,
-            escalation_level=0,
-            created_at=self.now,
-            updated_at=self.now,
-            last_alert_at=self.now,
-        )
-        self.new.append(incident)
-        self.incidents[incident.id] = incident
-        self.open_by_key[(alert.service_id, alert.dedup_key)] = incident
-        return incident
-
-    def _alert_row(self, alert: CanonicalAlertV1, incident_id: str | None) -> None:
-        self.alert_rows.append(
-            {
-                "id": alert.alert_id,
-                "service_id": alert.service_id,
-                "incident_id": incident_id,
-                "action": alert.action,
-                "fingerprint": alert.fingerprint,
-                "dedup_key": alert.dedup_key,
-                "summary": alert.summary,
-                "severity": alert.severity,
-                "source": alert.source,
-                "source_format": alert.source_format,
-                "occurred_at": alert.occurred_at,
-                "received_at": self.now,
-                "payload": alert.model_dump(mode="json", by_alias=True),
-            }
-        )
-
-    def _record(
-        self,
-        src: str,
-        event: str,
-        incident: IncidentRecord,
-        actor: str,
-        causation: Envelope,
-        *,
-        alert: CanonicalAlertV1 | None = None,
-        note: str | None = None,
-        notify: bool = True,
-    ) -> None:
-        self.changed[incident.id] = incident
-        data: dict[str, Any] = {"notify": notify}
-        if alert is not None:
-            data["alert_id"] = alert.alert_id
-        if note is not None:
-            data["note"] = note
-        message = MESSAGES[event] + (f": {alert.summary}" if alert is not None else "")
-        self.timeline_rows.append(
-            {
-                "incident_id": incident.id,
-                "at": self.now,
-                "kind": event,
-                "actor": actor,
-                "message": message,
-                "source_id": src,
-                "data": data,
-            }
-        )
-        self.events.append(
-            PendingEvent(
-                src, event, incident, snapshot(incident), actor, causation,
-                alert_id=alert.alert_id if alert else None, note=note, notify=notify,
-            )
-        )  # fmt: skip
+    def _timeline_row(self, incident_id: str, fact: Fact) -> dict[str, Any]:
+        data: dict[str, Any] = {"notify": fact.notify}
+        if fact.alert_id is not None:
+            data["alert_id"] = fact.alert_id
+        if fact.note is not None:
+            data["note"] = fact.note
+        return {
+            "incident_id": incident_id,
+            "at": self.now,
+            "kind": fact.event,
+            "actor": fact.actor,
+            "message": fact.message,
+            "source_id": fact.source_id,
+            "data": data,
+        }
 
 
 def source_id(delivery: Delivery[IncidentCommandV1]) -> str:
@@ -312,21 +148,25 @@ def source_id(delivery: Delivery[IncidentCommandV1]) -> str:
 
 
 def to_outgoing(pending: PendingEvent) -> Outgoing:
-    # Built from rows this worker just wrote: no need to validate them again (hot path).
-    incident = IncidentV1.model_construct(**pending.snapshot, number=pending.incident.number)
+    """The event for one fact, its id fixed by the fact's source so a retry is deduplicated."""
+    fact, state = pending.fact, pending.incident
+    # Built from state this worker just wrote: no need to validate it again (hot path).
+    incident = IncidentV1.model_construct(
+        **{name: getattr(state, name) for name in SNAPSHOT_FIELDS}, number=state.number
+    )
     body = IncidentEventV1.model_construct(
-        event=pending.event,
+        event=fact.event,
         incident=incident,
-        actor=pending.actor,
-        alert_id=pending.alert_id,
-        note=pending.note,
-        notify=pending.notify,
+        actor=fact.actor,
+        alert_id=fact.alert_id,
+        note=fact.note,
+        notify=fact.notify,
     )
     envelope = pending.causation.caused(
-        INCIDENT_EVENT.type(pending.event), "lifecycle", id=f"{pending.source_id}:{pending.event}"
+        INCIDENT_EVENT.type(fact.event), "lifecycle", id=f"{fact.source_id}:{fact.event}"
     )
     return Outgoing(
-        INCIDENT_EVENT.subject(incident.id, event=pending.event),
+        INCIDENT_EVENT.subject(incident.id, event=fact.event),
         body.model_dump_json().encode(),
         envelope,
     )

@@ -75,7 +75,9 @@ class KvWindows(WindowStore):
         held: dict[str, str] = {}
         for key, candidate in candidates.items():
             try:
-                await self.kv.create(key, candidate.encode(), msg_ttl=max(1.0, ttl_s))
+                await self.kv.create(
+                    key, candidate.encode(), msg_ttl=ttl_s
+                )  # whole seconds: Settings refuses others
                 held[key] = candidate
             except KeyWrongLastSequenceError:
                 current = await self._get(key)

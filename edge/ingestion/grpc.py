@@ -47,13 +47,15 @@ class AlertIngestionServicer(pb_grpc.AlertIngestionServicer):
         return await self._accept(context, "pagerduty", body, None)
 
     async def SendRaw(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+        # Metadata stands in for HTTP headers: a signed Grafana body sends its signature there.
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         return await self._accept(
-            context, request.format, request.body, request.integration_key or None
+            context, request.format, request.body, request.integration_key or None, metadata
         )
 
-    async def _accept(self, context, fmt, body, key):  # type: ignore[no-untyped-def]
+    async def _accept(self, context, fmt, body, key, headers=None):  # type: ignore[no-untyped-def]
         # InvalidAlert / UnknownIntegrationKey become statuses in the server's ErrorInterceptor.
-        accepted = await self.ingestion.accept(fmt, body, integration_key=key)
+        accepted = await self.ingestion.accept(fmt, body, integration_key=key, http_headers=headers)
         return pb.EventAccepted(dedup_key=accepted.dedup_key or "", message_id=accepted.message_id)
 
 

@@ -47,8 +47,10 @@ def check_grafana_signature(
 ) -> None:
     """Raise Unauthorized unless the body carries Grafana's HMAC made with `secret`; a signed
     timestamp more than five minutes away is refused as a replay."""
-    signature = headers.get(SIGNATURE_HEADER)
-    timestamp = headers.get(TIMESTAMP_HEADER)
+    # Case-insensitive for plain mappings too (gRPC metadata keys are lower case).
+    lowered = {name.lower(): value for name, value in headers.items()}
+    signature = lowered.get(SIGNATURE_HEADER.lower())
+    timestamp = lowered.get(TIMESTAMP_HEADER.lower())
     if not verify_grafana_signature(secret, raw, signature, timestamp):
         raise Unauthorized(
             f"{SIGNATURE_HEADER}: missing or not the HMAC-SHA256 of the body with this "
@@ -84,7 +86,9 @@ class Ingestion:
         http_headers: Mapping[str, str] | None = None,
     ) -> Accepted:
         """Validate and publish one body; raises InvalidAlert / UnknownIntegrationKey, and
-        Unauthorized for a Grafana webhook whose service wants a signature it lacks."""
+        Unauthorized for a Grafana webhook whose service wants a signature it lacks. The one
+        place every ingest path resolves the key and checks signatures (NATS producers'
+        bodies are checked by the fingerprinter's key lookup)."""
         body = parse_alert_body(fmt, raw)
         key = integration_key or integration_key_from(fmt, body, {})
         field = "routing_key" if fmt in ("pagerduty", "change") else "integration_key"
@@ -94,8 +98,10 @@ class Ingestion:
             raise UnknownIntegrationKey(
                 f"{field}: no service has integration key {key!r}", field=field
             )
-        if fmt == "grafana" and http_headers is not None:
-            await self._check_grafana_signature(key, raw, http_headers)
+        if fmt == "grafana":
+            # Every path (HTTP, gRPC) comes through here: a service with a webhook secret
+            # gets no unsigned Grafana body, whichever door it uses.
+            await self._check_grafana_signature(key, raw, http_headers or {})
         envelope = Envelope(type=ALERT_RECEIVED.type(), producer="edge.ingestion")
         dedup_key = None
         if isinstance(body, PagerDutyEventV2):

@@ -26,6 +26,7 @@ from oncallnova.alerts.fingerprint import (
     prometheus_labels_fingerprint,
 )
 from schemas.alert_v1 import CanonicalAlertV1, Image, Link, Severity, SourceFormat
+from schemas.envelope import INTEGRATION_KEY
 from schemas.wire_v1 import (
     AlertmanagerAlert,
     AlertmanagerWebhookV4,
@@ -39,7 +40,6 @@ from schemas.wire_v1 import (
 )
 
 MAX_SUMMARY_CHARS = 1024
-INTEGRATION_KEY_HEADER = "Integration-Key"
 
 # labels.severity is free text in Prometheus rules; these are the spellings seen in the wild
 # (kube-prometheus, Grafana, PagerDuty-style P1..P5). Anything else, or none, is "error",
@@ -73,7 +73,7 @@ def integration_key_from(fmt: str, body: WireBody, headers: Mapping[str, str]) -
     ):
         return body.routing_key
     # HTTP headers are case-insensitive; a plain dict of NATS headers is not, so look by hand.
-    wanted = INTEGRATION_KEY_HEADER.lower()
+    wanted = INTEGRATION_KEY.lower()
     for name, value in headers.items():
         if name.lower() == wanted:
             return value.strip() or None

@@ -3,7 +3,6 @@ reason, and never hold back the valid alerts behind them."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Any
 
@@ -117,7 +116,7 @@ async def test_dead_letter_is_not_redelivered(
     js = mesh.ctx.bus.js
     mark = await dead_letters.mark()
     bad_id = f"once-{secrets.token_hex(8)}"
-    await js.publish(
+    ack = await js.publish(
         ALERT_RECEIVED.subject("pagerduty", ns=mesh.ctx.bus.ns),
         b"\xff\xfe not utf-8",
         headers={"Nats-Msg-Id": bad_id},
@@ -126,9 +125,14 @@ async def test_dead_letter_is_not_redelivered(
     async def ours() -> list | None:
         return await letters_for(dead_letters, mark, bad_id)
 
+    async def settled() -> bool:
+        # The consumer's ack floor passes a message only once it is done with it: a term does
+        # that at once; a nak would first redeliver it (and dead-letter it a second time).
+        info = await js.consumer_info(mesh.ctx.bus.stream("ALERTS"), "fingerprinter")
+        return info.ack_floor is not None and (info.ack_floor.stream_seq or 0) >= ack.seq
+
     await eventually(ours, timeout=10)
-    # Longer than the first redelivery backoff (0.5 s): a nak instead of a term would show.
-    await asyncio.sleep(1.5)
+    await eventually(settled, timeout=10)
     letters = await ours()
     assert letters is not None and len(letters) == 1
     assert letters[0].headers[DLQ_DELIVERIES] == "1"

@@ -6,7 +6,11 @@ import secrets
 import time
 from pathlib import Path
 
+import grpc
+import pytest
+
 from oncallnova.alerts.grafana_signature import grafana_signature
+from proto import ingestion_pb2, ingestion_pb2_grpc
 from tests.helpers import Mesh, eventually
 
 BODY = (Path(__file__).parents[1] / "fixtures" / "wire" / "grafana_mixed.json").read_bytes()
@@ -66,4 +70,26 @@ async def test_without_a_secret_no_signature_is_needed(mesh: Mesh) -> None:
     service = await make_service(mesh, None)
     answer = await post(mesh, service, {})
     assert answer["status"] == 202, answer
+    await eventually(lambda: mesh.incidents(service["id"]))
+
+
+async def test_grpc_send_raw_enforces_the_same_signature(
+    mesh: Mesh, grpc_channel: grpc.aio.Channel
+) -> None:
+    secret = secrets.token_hex(16)
+    service = await make_service(mesh, secret)
+    ingestion = ingestion_pb2_grpc.AlertIngestionStub(grpc_channel)
+    raw = ingestion_pb2.RawAlert(
+        format="grafana", body=BODY, integration_key=service["integration_key"]
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await ingestion.SendRaw(raw)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert SIGNATURE in (refused.value.details() or "")
+    assert await mesh.incidents(service["id"]) == []
+
+    signed = await ingestion.SendRaw(
+        raw, metadata=((SIGNATURE.lower(), grafana_signature(secret, BODY)),)
+    )
+    assert signed.message_id
     await eventually(lambda: mesh.incidents(service["id"]))

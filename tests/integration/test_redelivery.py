@@ -146,3 +146,51 @@ async def test_lifecycle_redelivery_changes_the_incident_once(idle_mesh: Mesh) -
     assert entries == 1
     events = await messages_on(idle_mesh, "INCIDENT_EVENTS", f"{bus.ns}.incident.*.v1.*")
     assert events == 1
+
+
+async def test_a_persons_command_redelivered_applies_once(idle_mesh: Mesh) -> None:
+    """Escalate is not idempotent by nature (each one raises the level): a redelivery after
+    the commit must still raise it once, with one timeline entry and one event."""
+    service = await idle_mesh.create_service()
+    bus = idle_mesh.ctx.bus
+    alert = canonical(service["id"], "human-redelivery-1")
+    incident_id = "00000000-0000-4000-8000-00000000beef"
+    trigger = IncidentCommandV1(
+        action="trigger", incident_id=incident_id, service_id=service["id"],
+        dedup_key=alert.dedup_key, alert=alert,
+    )  # fmt: skip
+    subject = INCIDENT_COMMAND.subject(incident_id, ns=bus.ns)
+    runner = await runner_for(idle_mesh, "lifecycle")
+    sub = await bus.js.pull_subscribe_bind(
+        durable="lifecycle", stream=bus.stream("INCIDENT_COMMANDS")
+    )
+    await bus.js.publish(
+        subject,
+        trigger.model_dump_json(by_alias=True).encode(),
+        headers=Envelope(type="incident.command.v1", producer="test").to_headers(),
+    )
+    await runner.process(await sub.fetch(1, timeout=5))
+    await sub.unsubscribe()
+
+    escalate = IncidentCommandV1(action="escalate", incident_id=incident_id, actor="user:u1")
+    await bus.js.publish(
+        subject,
+        escalate.model_dump_json().encode(),
+        headers=Envelope(type="incident.command.v1", producer="test").to_headers(),
+    )
+    assert await deliver_twice(idle_mesh, runner) == 2  # the trigger, then the escalate once
+
+    async with idle_mesh.ctx.sessions() as session:
+        incident = await session.get(Incident, incident_id)
+        kinds = (
+            await session.scalars(
+                select(TimelineEntry.kind).where(TimelineEntry.incident_id == incident_id)
+            )
+        ).all()
+    assert incident is not None
+    assert (incident.escalation_level, incident.status) == (1, "triggered")
+    assert sorted(kinds) == ["escalated", "triggered"]
+    escalated = await messages_on(
+        idle_mesh, "INCIDENT_EVENTS", f"{bus.ns}.incident.escalated.v1.{incident_id}"
+    )
+    assert escalated == 1

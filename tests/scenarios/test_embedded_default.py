@@ -127,3 +127,18 @@ def test_up_serves_everything_and_stops_cleanly_losing_nothing(tmp_path: Path) -
         assert incident["alert_count"] == 3
     finally:
         stop(process)
+
+
+def test_a_window_the_embedded_store_cannot_keep_stops_the_start(tmp_path: Path) -> None:
+    env = {**embedded_env(), "CORRELATION_WINDOW": "500ms"}
+    done = subprocess.run(
+        [*CLI, "up", "--data-dir", str(tmp_path), "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "CORRELATION_WINDOW=0.5s" in done.stderr and "REDIS_URL" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "nats").exists()  # refused before anything started

@@ -14,8 +14,6 @@ from oncallnova.db.types import IdColumnType, JSONType, UTCDateTime, new_id, utc
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 AutoBigInt = BigInteger().with_variant(Integer(), "sqlite")
 
-OPEN_STATUSES = ("triggered", "acknowledged")
-
 
 class Service(Base):
     """Something that can break; alerts reach it through its integration key."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +24,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oncallnova.db.models.incidents import (
-    OPEN_STATUSES,
     Alert,
     ChangeEvent,
     Incident,
@@ -34,6 +32,7 @@ from oncallnova.db.models.incidents import (
 )
 from oncallnova.db.types import new_id, utcnow
 from oncallnova.errors import Conflict, InvalidInput, NotFound
+from oncallnova.incidents.rules import OPEN_STATUSES, IncidentState
 
 
 def dialect_name(session: AsyncSession) -> str:
@@ -141,40 +140,9 @@ MUTABLE_COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(slots=True)
-class IncidentRecord:
-    """A working copy of one incidents row for the lifecycle worker: plain attributes, written
-    back with one executemany, without the ORM's per-object bookkeeping on the hot path.
-    (Its fields are the table's columns; a unit test keeps the two equal.)"""
-
-    id: str
-    number: int
-    title: str
-    status: str
-    severity: str
-    urgency: str
-    service_id: str
-    dedup_key: str
-    fingerprint: str
-    alert_count: int
-    assignee_id: str | None
-    escalation_level: int
-    created_at: datetime
-    updated_at: datetime
-    last_alert_at: datetime | None = None
-    acknowledged_at: datetime | None = None
-    resolved_at: datetime | None = None
-
-    def as_row(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in RECORD_FIELDS}
-
-
-RECORD_FIELDS = tuple(f.name for f in fields(IncidentRecord))
-
-
 async def lock_incidents(
     session: AsyncSession, ids: Iterable[str], keys: Iterable[tuple[str, str]]
-) -> list[IncidentRecord]:
+) -> list[IncidentState]:
     """Incidents named by id, and open ones by (service_id, dedup_key), locked FOR UPDATE in id
     order until the transaction ends, so two lifecycle workers never update one from a stale
     read. The key condition is a superset (two arrays); callers match exact pairs."""
@@ -192,17 +160,17 @@ async def lock_incidents(
         .order_by(INCIDENTS.c.id)
         .with_for_update()
     )
-    # Columns come in table order, which is the record's field order (a unit test keeps it so).
-    return [IncidentRecord(*row) for row in await session.execute(query)]
+    # Columns come in table order, which is the state's field order (a unit test keeps it so).
+    return [IncidentState(*row) for row in await session.execute(query)]
 
 
-async def insert_incidents(session: AsyncSession, records: list[IncidentRecord]) -> None:
-    """Insert new incidents and number them in the order given (sets each `record.number`).
+async def insert_incidents(session: AsyncSession, records: list[IncidentState]) -> dict[str, int]:
+    """Insert new incidents and number them in the order given; returns id → number.
 
     PostgreSQL draws the numbers from `incident_number_seq` inside the INSERT and returns them,
     saving a round trip; SQLite (one writer) counts on from the highest number."""
     if not records:
-        return
+        return {}
     if dialect_name(session) == "postgresql":
         statement = (
             INCIDENTS.insert()
@@ -210,17 +178,16 @@ async def insert_incidents(session: AsyncSession, records: list[IncidentRecord])
             .returning(INCIDENTS.c.id, INCIDENTS.c.number, sort_by_parameter_order=True)
         )
         rows = [{k: v for k, v in r.as_row().items() if k != "number"} for r in records]
-        numbers: dict[str, int] = dict((await session.execute(statement, rows)).tuples().all())
-        for record in records:
-            record.number = numbers[record.id]
-        return
-    highest = await session.scalar(select(func.coalesce(func.max(Incident.number), 0)))
-    for offset, record in enumerate(records, start=1):
-        record.number = int(highest or 0) + offset
-    await session.execute(INCIDENTS.insert(), [r.as_row() for r in records])
+        return dict((await session.execute(statement, rows)).tuples().all())
+    highest = int(await session.scalar(select(func.coalesce(func.max(Incident.number), 0))) or 0)
+    numbers = {r.id: highest + offset for offset, r in enumerate(records, start=1)}
+    await session.execute(
+        INCIDENTS.insert(), [{**r.as_row(), "number": numbers[r.id]} for r in records]
+    )
+    return numbers
 
 
-async def update_incidents(session: AsyncSession, records: Iterable[IncidentRecord]) -> None:
+async def update_incidents(session: AsyncSession, records: Iterable[IncidentState]) -> None:
     rows = [{"_id": r.id, **{name: getattr(r, name) for name in MUTABLE_COLUMNS}} for r in records]
     if rows:
         statement = (
