@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from oncallnova.security.secret_files import MissingSecret
 from oncallnova.settings import Settings
 
 
@@ -42,6 +43,10 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
         loop.add_signal_handler(sig, stop.set)
     try:
         await platform.start()
+    except MissingSecret as error:
+        await platform.stop()
+        print(f"oncallnova: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     except BaseException:
         # A failed start (a taken port, an unreachable database) must not leave the embedded
         # nats-server or open connections behind.
@@ -67,6 +72,15 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
         )
     if platform.runners:
         lines.append(f"  workers        {', '.join(platform.runners)}")
+    if platform.generated_admin_password:
+        # Printed this once, to the terminal only (never logged): it is not stored anywhere.
+        lines += [
+            "",
+            "  First start: an admin account was created.",
+            "    username   admin",
+            f"    password   {platform.generated_admin_password}",
+            "  Change it after logging in (POST /api/v1/auth/password); it is not shown again.",
+        ]
     print("\n".join(lines), flush=True)
     waiter = asyncio.create_task(platform.wait())
     stopper = asyncio.create_task(stop.wait())

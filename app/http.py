@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.edges import include_routers
+from edge.accounts import rest as accounts_rest
+from oncallnova.auth import authorize
 from oncallnova.context import AppContext
 from oncallnova.errors import OnCallNovaError
+from oncallnova.security.middleware import AuditLog, BodyLimit
+
+log = logging.getLogger(__name__)
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -33,12 +39,24 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         title="OnCallNova",
         version="0.1.0",
         description="Self-hosted incident response: alerts in, incidents out.",
+        # Every route passes the one authorization dependency (rules: oncallnova/security/rules.py).
+        dependencies=[Depends(authorize)],
     )
     app.state.ctx = ctx
+    app.add_middleware(AuditLog, ctx=ctx)
+    app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
 
     @app.exception_handler(OnCallNovaError)
     async def _domain_error(_: Request, error: OnCallNovaError) -> JSONResponse:
-        return JSONResponse(error.to_dict(), status_code=error.status_code)
+        return JSONResponse(error.to_dict(), status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # Logged with its traceback here; the client learns nothing about the internals.
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse(
+            {"error": {"code": "internal", "message": "internal error"}}, status_code=500
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -84,5 +102,6 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
             status_code=200 if healthy else 503,
         )
 
+    app.include_router(accounts_rest.router(ctx))
     include_routers(app, ctx, edge_names)
     return app

@@ -27,7 +27,10 @@ from oncallnova.context import AppContext, system_clock
 from oncallnova.db import migrate
 from oncallnova.db.engine import create_engine, create_sessions
 from oncallnova.embedded_nats import EmbeddedNats
+from oncallnova.grpc_auth import AuthInterceptor
 from oncallnova.grpc_errors import ErrorInterceptor
+from oncallnova.security.bootstrap import ensure_bootstrap_admin
+from oncallnova.security.secret_files import jwt_secret
 from oncallnova.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ class Platform:
     http: uvicorn.Server | None = None
     grpc_server: grpc.aio.Server | None = None
     grpc_port: int | None = None
+    # The bootstrap admin's generated password, when this start made one (printed once).
+    generated_admin_password: str | None = None
 
     async def start(self) -> AppContext:
         """Bring everything up; returns the shared context (tests use it directly)."""
@@ -64,11 +69,17 @@ class Platform:
         nats_url = settings.nats_url
         if settings.embedded:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.edge_names:
+            # Refuse to start an edge without a usable signing secret (MissingSecret).
+            jwt_secret(settings)
             self.nats = EmbeddedNats(settings.data_dir / "nats")
             nats_url = await self.nats.start()
         engine = create_engine(settings)
         if self.run_migrations:
             await migrate.upgrade(engine, settings.database_schema)
+            self.generated_admin_password = await ensure_bootstrap_admin(
+                create_sessions(engine), settings
+            )
         bus: Bus = await connect(settings, nats_url)
         await provision(bus, with_kv=not settings.uses_redis)
         self.ctx = AppContext(
@@ -86,7 +97,7 @@ class Platform:
             self.ctx.components[f"worker:{name}"] = runner.is_running
             self.tasks.append(asyncio.create_task(runner.run(), name=f"worker:{name}"))
         if self.edge_names:
-            self.grpc_server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+            self.grpc_server = grpc_server(self.ctx)
             if add_grpc_services(self.grpc_server, self.ctx, self.edge_names):
                 self.grpc_port = self.grpc_server.add_insecure_port(
                     f"{settings.host}:{settings.grpc_port}"
@@ -162,6 +173,15 @@ def listening_socket(host: str, port: int, share: bool) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
+
+
+def grpc_server(ctx: AppContext) -> grpc.aio.Server:
+    """A gRPC server whose every method passes the auth interceptor (inside the error one,
+    which turns its refusals into UNAUTHENTICATED / PERMISSION_DENIED)."""
+    return grpc.aio.server(
+        interceptors=[ErrorInterceptor(), AuthInterceptor(ctx)],
+        options=[("grpc.max_receive_message_length", ctx.settings.max_body_bytes)],
+    )
 
 
 def _always() -> bool:

@@ -32,3 +32,5 @@ class AppContext:
     components: dict[str, Callable[[], bool]] = field(default_factory=dict)
     # The worker runners of this process, by name (their counters feed /metrics).
     runners: dict[str, Any] = field(default_factory=dict)
+    # Per-process services made on first use (the security service, …), by name.
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -14,6 +14,11 @@ class OnCallNovaError(Exception):
         self.message = message
         self.field = field
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Response headers the error needs (WWW-Authenticate, Retry-After)."""
+        return None
+
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.field is not None:
@@ -39,3 +44,34 @@ class Conflict(OnCallNovaError):
 class Unauthorized(OnCallNovaError):
     status_code = 401
     code = "unauthorized"
+
+
+class NotAuthenticated(Unauthorized):
+    """No valid bearer token (missing, malformed, badly signed, expired or revoked)."""
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": 'Bearer realm="oncallnova"'}
+
+
+class Forbidden(OnCallNovaError):
+    status_code = 403
+    code = "forbidden"
+
+
+class TooManyRequests(OnCallNovaError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(1, retry_after)
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class PayloadTooLarge(OnCallNovaError):
+    status_code = 413
+    code = "body_too_large"

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -49,6 +49,25 @@ class Settings(BaseSettings):
     lifecycle_concurrency: int = Field(default=2, ge=1, le=16)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # --- security (see docs/security.md) ---
+    # HS256 signing secret: generated into the data dir on the embedded default; required
+    # (at least 32 bytes) in services and distributed mode.
+    jwt_secret: SecretStr | None = None
+    jwt_expiry: float = 24 * 3600.0
+    # The bootstrap admin's password (username `admin`), used once when no `admin` exists.
+    oncallnova_admin_password: SecretStr | None = None
+    # When set, /metrics wants `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: SecretStr | None = None
+    # Login attempts per client address per minute, failed logins per username per minute.
+    login_rate_per_ip: int = Field(default=30, ge=1)
+    login_failures_per_username: int = Field(default=10, ge=1)
+    # Events per integration key per minute (0 = no limit); counted in each edge process.
+    events_rate_limit: int = Field(default=600_000, ge=0)
+    # Largest request body any route takes (the ingest routes keep their own 512 KB limit).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Browsers get the session cookie with `Secure` when the request came over https, or always
+    # with COOKIE_SECURE=true (behind a TLS-terminating proxy).
+    cookie_secure: bool = False
 
     @field_validator("correlation_window", mode="before")
     @classmethod
@@ -69,6 +88,14 @@ class Settings(BaseSettings):
                 "number of seconds (at least 1s) or set REDIS_URL"
             )
         return self
+
+    @field_validator("jwt_expiry", mode="before")
+    @classmethod
+    def _expiry(cls, value: object) -> float:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError("JWT_EXPIRY must be positive")
+        return seconds
 
     @property
     def embedded(self) -> bool:

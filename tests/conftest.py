@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from oncallnova.context import AppContext
-from tests.helpers import Mesh, namespaced_mesh
+from tests.helpers import Mesh, bearer_channel, namespaced_mesh
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +44,7 @@ async def service(mesh: Mesh) -> dict[str, str]:
 @pytest.fixture
 async def grpc_channel(mesh: Mesh) -> AsyncIterator[grpc.aio.Channel]:
     assert mesh.platform.grpc_port
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{mesh.platform.grpc_port}")
+    # Calls carry the bootstrap admin's token, as a program with an admin token would.
+    channel = bearer_channel(f"127.0.0.1:{mesh.platform.grpc_port}", mesh.admin_token)
     yield channel
     await channel.close()

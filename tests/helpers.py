@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import grpc
 import httpx
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -28,6 +29,9 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 ALL_EDGES = ["ingestion", "incidents", "oncall", "exporter", "webui"]
+# Test deployments sign tokens with this and bootstrap `admin` with this password.
+TEST_JWT_SECRET = "test-jwt-secret-" + "0123456789abcdef" * 2
+TEST_ADMIN_PASSWORD = "test-admin-password"
 ALL_WORKERS = ["fingerprinter", "correlator", "lifecycle"]
 
 
@@ -51,6 +55,8 @@ def services_settings(ns: str, **overrides: Any) -> Settings:
         "nats_namespace": ns,
         "grpc_port": free_port(),
         "fetch_batch": 256,
+        "jwt_secret": TEST_JWT_SECRET,
+        "oncallnova_admin_password": TEST_ADMIN_PASSWORD,
     }
     values.update(overrides)
     return Settings(**values)
@@ -77,17 +83,117 @@ async def drop_namespace(ns: str) -> None:
     await redis.aclose()
 
 
-class Mesh:
-    """A running platform plus the clients a test talks to it with."""
+class BearerInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call of a channel."""
 
-    def __init__(self, platform: Platform, ctx: AppContext, api: httpx.AsyncClient) -> None:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        metadata = list(client_call_details.metadata or ())
+        metadata.append(("authorization", f"Bearer {self.token}"))
+        details = client_call_details._replace(metadata=metadata)
+        return await continuation(details, request)
+
+
+def bearer_channel(target: str, token: str | None) -> grpc.aio.Channel:
+    """A gRPC channel whose calls carry `token` (none when None)."""
+    interceptors = [BearerInterceptor(token)] if token else None
+    return grpc.aio.insecure_channel(target, interceptors=interceptors)
+
+
+async def login(api: httpx.AsyncClient, username: str, password: str) -> str:
+    """An access token from `POST /api/v1/auth/login`."""
+    response = await api.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+class Mesh:
+    """A running platform plus the clients a test talks to it with. `api` carries the
+    bootstrap admin's token; `anonymous` carries none; `client_for(token)` another's."""
+
+    def __init__(
+        self, platform: Platform, ctx: AppContext, api: httpx.AsyncClient, app: Any = None
+    ) -> None:
         self.platform = platform
         self.ctx = ctx
         self.api = api
+        self.app = app
+        self.admin_token = ""
 
-    async def create_service(self, name: str | None = None) -> dict[str, str]:
+    @property
+    def anonymous(self) -> httpx.AsyncClient:
+        return self.client_for(None)
+
+    def client_for(self, token: str | None) -> httpx.AsyncClient:
+        """An in-process client carrying `token` (or none); close it, or use `async with`."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://oncallnova",
+            headers=headers,
+        )
+
+    async def create_user(
+        self, role: str = "viewer", team_ids: list[str] | None = None, password: str | None = None
+    ) -> str:
+        """A user with `role`, member of `team_ids`; its id. No password unless given
+        (hashing costs time; tokens come from `token_for`)."""
+        from oncallnova.db.models.oncall import TeamMembership
+        from oncallnova.db.repositories import oncall as people
+        from oncallnova.security.passwords import hash_password
+
+        suffix = secrets.token_hex(4)
         async with self.ctx.sessions.begin() as session:
-            service = await repo.create_service(session, name or f"svc-{secrets.token_hex(4)}")
+            user = await people.create_user(
+                session,
+                name=f"{role} {suffix}",
+                email=f"{role}-{suffix}@example.com",
+                time_zone="UTC",
+                contact_methods=[],
+                username=f"{role}-{suffix}",
+                role=role,
+                password_hash=hash_password(password) if password else None,
+            )
+            for team_id in team_ids or []:
+                session.add(TeamMembership(team_id=team_id, user_id=user.id))
+        return user.id
+
+    async def create_team(self, name: str | None = None) -> str:
+        from oncallnova.db.repositories import oncall as people
+
+        async with self.ctx.sessions.begin() as session:
+            team = await people.create_team(
+                session,
+                name=name or f"team-{secrets.token_hex(4)}",
+                description=None,
+                member_ids=[],
+            )
+        return team.id
+
+    async def token_for(self, user_id: str) -> str:
+        """An access token for `user_id`, signed as a login would sign it."""
+        from oncallnova.security.guard import security_of
+
+        security = await security_of(self.ctx)
+        async with self.ctx.sessions() as session:
+            from oncallnova.db.models.oncall import User
+
+            user = await session.get(User, user_id)
+            assert user is not None
+            role = user.role
+        return security.issue(user_id, role).token
+
+    async def create_service(
+        self, name: str | None = None, team_id: str | None = None
+    ) -> dict[str, str]:
+        async with self.ctx.sessions.begin() as session:
+            service = await repo.create_service(
+                session, name or f"svc-{secrets.token_hex(4)}", team_id=team_id
+            )
         return {"id": service.id, "name": service.name, "key": service.integration_key}
 
     async def incidents(self, service_id: str, **params: Any) -> list[dict[str, Any]]:
@@ -110,7 +216,12 @@ async def start_mesh(
     ctx = await platform.start()
     app = create_app(ctx, platform.edge_names, platform=platform)
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://oncallnova")
-    return Mesh(platform, ctx, api)
+    mesh = Mesh(platform, ctx, api, app)
+    if platform.edge_names:
+        # The bootstrap admin, logged in the way a person would.
+        mesh.admin_token = await login(api, "admin", TEST_ADMIN_PASSWORD)
+        api.headers["Authorization"] = f"Bearer {mesh.admin_token}"
+    return mesh
 
 
 async def stop_mesh(mesh: Mesh) -> None:

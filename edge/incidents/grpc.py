@@ -10,6 +10,7 @@ import grpc
 
 from edge.incidents import service
 from oncallnova.context import AppContext
+from oncallnova.grpc_auth import grpc_principal
 from proto import incidents_pb2 as pb
 from proto import incidents_pb2_grpc as pb_grpc
 from schemas.incident_v1 import IncidentV1
@@ -56,15 +57,18 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
             until=None,
             limit=request.limit or 50,
             offset=request.offset,
+            caller=grpc_principal(),
         )
         return pb.ListIncidentsResponse(incidents=[to_pb(r) for r in rows], total=total)
 
     async def GetIncident(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
-        return to_pb(await service.get_incident(self.ctx, request.id))
+        return to_pb(await service.get_incident(self.ctx, request.id, grpc_principal()))
 
     async def _command(self, request, context, action):  # type: ignore[no-untyped-def]
-        actor = request.actor or "grpc:anonymous"
-        command_id, incident_id = await service.send_command(self.ctx, request.id, action, actor)
+        # The actor is the authenticated caller; the request's `actor` field is not trusted.
+        command_id, incident_id = await service.send_command(
+            self.ctx, request.id, action, grpc_principal()
+        )
         return pb.CommandAccepted(command_id=command_id, incident_id=incident_id)
 
     async def Acknowledge(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
@@ -74,7 +78,7 @@ class IncidentServicer(pb_grpc.IncidentServiceServicer):
         return await self._command(request, context, "resolve")
 
     async def GetTimeline(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
-        entries = await service.get_timeline(self.ctx, request.id)
+        entries = await service.get_timeline(self.ctx, request.id, grpc_principal())
         return pb.Timeline(
             entries=[
                 pb.TimelineEntry(at=_ts(e.at), kind=e.kind, actor=e.actor, message=e.message)

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from edge.incidents import service, services_rest
-from oncallnova.auth import current_actor
+from oncallnova.auth import current_principal
 from oncallnova.context import AppContext
+from oncallnova.security.principal import Principal
 from schemas.incident_v1 import IncidentV1
 
 
@@ -69,6 +70,7 @@ def router(ctx: AppContext) -> APIRouter:
         until: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
+        caller: Principal = Depends(current_principal),
     ) -> IncidentList:
         """Newest first; filters combine (repeat a filter for OR within it)."""
         rows, total = await service.list_incidents(
@@ -80,19 +82,22 @@ def router(ctx: AppContext) -> APIRouter:
             until=until,
             limit=limit,
             offset=offset,
+            caller=caller,
         )
         return IncidentList(incidents=rows, total=total, limit=limit, offset=offset)
 
     @api.get("/{ref}", response_model=IncidentOne)
-    async def get_incident(ref: str) -> IncidentOne:
+    async def get_incident(ref: str, caller: Principal = Depends(current_principal)) -> IncidentOne:
         """By id or by number."""
-        return IncidentOne(incident=await service.get_incident(ctx, ref))
+        return IncidentOne(incident=await service.get_incident(ctx, ref, caller))
 
     @api.get("/{ref}/timeline", response_model=TimelineOut)
-    async def get_timeline(ref: str) -> TimelineOut:
-        entries = await service.get_timeline(ctx, ref)
+    async def get_timeline(ref: str, caller: Principal = Depends(current_principal)) -> TimelineOut:
+        entries = await service.get_timeline(ctx, ref, caller)
         incident_id = (
-            entries[0].incident_id if entries else (await service.find_incident(ctx, ref)).id
+            entries[0].incident_id
+            if entries
+            else (await service.find_incident(ctx, ref, caller)).id
         )
         return TimelineOut(
             incident_id=incident_id,
@@ -102,32 +107,36 @@ def router(ctx: AppContext) -> APIRouter:
             ],
         )
 
-    async def command(ref: str, action: Any, actor: str, **fields: Any) -> Accepted:
-        command_id, incident_id = await service.send_command(ctx, ref, action, actor, **fields)
+    async def command(ref: str, action: Any, caller: Principal, **fields: Any) -> Accepted:
+        command_id, incident_id = await service.send_command(ctx, ref, action, caller, **fields)
         return Accepted(command_id=command_id, incident_id=incident_id)
 
     @api.post("/{ref}/acknowledge", status_code=202, response_model=Accepted)
-    async def acknowledge(ref: str, actor: str = Depends(current_actor)) -> Accepted:
-        return await command(ref, "acknowledge", actor)
+    async def acknowledge(ref: str, caller: Principal = Depends(current_principal)) -> Accepted:
+        return await command(ref, "acknowledge", caller)
 
     @api.post("/{ref}/resolve", status_code=202, response_model=Accepted)
-    async def resolve(ref: str, actor: str = Depends(current_actor)) -> Accepted:
-        return await command(ref, "resolve", actor)
+    async def resolve(ref: str, caller: Principal = Depends(current_principal)) -> Accepted:
+        return await command(ref, "resolve", caller)
 
     @api.post("/{ref}/escalate", status_code=202, response_model=Accepted)
     async def escalate(
-        ref: str, body: EscalateIn | None = None, actor: str = Depends(current_actor)
+        ref: str, body: EscalateIn | None = None, caller: Principal = Depends(current_principal)
     ) -> Accepted:
         level = body.escalation_level if body else None
-        return await command(ref, "escalate", actor, escalation_level=level)
+        return await command(ref, "escalate", caller, escalation_level=level)
 
     @api.post("/{ref}/reassign", status_code=202, response_model=Accepted)
-    async def reassign(ref: str, body: ReassignIn, actor: str = Depends(current_actor)) -> Accepted:
-        return await command(ref, "reassign", actor, assignee_id=body.assignee_id)
+    async def reassign(
+        ref: str, body: ReassignIn, caller: Principal = Depends(current_principal)
+    ) -> Accepted:
+        return await command(ref, "reassign", caller, assignee_id=body.assignee_id)
 
     @api.post("/{ref}/notes", status_code=202, response_model=Accepted)
-    async def add_note(ref: str, body: NoteIn, actor: str = Depends(current_actor)) -> Accepted:
-        return await command(ref, "add_note", actor, note=body.note)
+    async def add_note(
+        ref: str, body: NoteIn, caller: Principal = Depends(current_principal)
+    ) -> Accepted:
+        return await command(ref, "add_note", caller, note=body.note)
 
     edge = APIRouter()
     edge.include_router(api)

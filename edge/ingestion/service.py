@@ -19,7 +19,8 @@ from oncallnova.alerts.validation import InvalidAlert, parse_alert_body
 from oncallnova.bus.connection import Outgoing
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
-from oncallnova.errors import NotFound, Unauthorized
+from oncallnova.errors import NotFound, TooManyRequests, Unauthorized
+from oncallnova.security.stores import MemoryRateLimiter
 from oncallnova.services.keys import ServiceKeys
 from schemas.envelope import INTEGRATION_KEY, Envelope
 from schemas.subjects import ALERT_RECEIVED
@@ -29,6 +30,7 @@ SIGNATURE_HEADER = DEFAULT_SIGNATURE_HEADER
 # Grafana lets the timestamp header be named; this is the name OnCallNova reads.
 TIMESTAMP_HEADER = "X-Grafana-Alerting-Timestamp"
 MAX_SIGNATURE_AGE_S = 300
+EVENTS_WINDOW_S = 60
 
 
 class UnknownIntegrationKey(NotFound):
@@ -69,6 +71,8 @@ class Ingestion:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.keys = ServiceKeys(ctx)
+        # Counted in this process, without a round trip on the hot path (docs/security.md).
+        self.events = MemoryRateLimiter()
 
     async def _check_grafana_signature(
         self, key: str, raw: bytes, headers: Mapping[str, str]
@@ -77,6 +81,19 @@ class Ingestion:
             service = await repo.service_by_key(session, key)
         if service is not None and service.webhook_secret:
             check_grafana_signature(service.webhook_secret, raw, headers)
+
+    async def _count_event(self, key: str) -> None:
+        """429 (RESOURCE_EXHAUSTED) past EVENTS_RATE_LIMIT events a minute for one key."""
+        limit = self.ctx.settings.events_rate_limit
+        if limit <= 0:
+            return
+        count, left = await self.events.add(key, EVENTS_WINDOW_S)
+        if count > limit:
+            raise TooManyRequests(
+                f"more than {limit} events a minute for this integration key",
+                retry_after=left,
+                field="integration_key",
+            )
 
     async def accept(
         self,
@@ -98,6 +115,7 @@ class Ingestion:
             raise UnknownIntegrationKey(
                 f"{field}: no service has integration key {key!r}", field=field
             )
+        await self._count_event(key)
         if fmt == "grafana":
             # Every path (HTTP, gRPC) comes through here: a service with a webhook secret
             # gets no unsigned Grafana body, whichever door it uses.

@@ -17,11 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from edge.oncall import schemas
 from edge.oncall import service as svc
 from oncallnova import oncall as domain
+from oncallnova.auth import current_principal
 from oncallnova.db.models import oncall as rows
 from oncallnova.db.repositories import oncall as repo
-from oncallnova.errors import Unauthorized
+from oncallnova.db.types import utcnow
+from oncallnova.errors import Conflict, Forbidden, Unauthorized
 from oncallnova.oncall import ical
 from oncallnova.oncall.localtime import require_aware
+from oncallnova.security.passwords import hash_password
+from oncallnova.security.principal import Principal
 
 if TYPE_CHECKING:
     from oncallnova.context import AppContext
@@ -46,6 +50,22 @@ ERRORS: dict[int | str, dict[str, object]] = {
     409: {"model": ErrorBody, "description": "Conflicts with stored data"},
     422: {"model": ErrorBody, "description": "Invalid input; `field` names it"},
 }
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+async def _keep_an_admin(session: AsyncSession, leaving_id: str) -> None:
+    if not await repo.other_admin_exists(session, leaving_id):
+        raise Conflict("role: the last admin cannot stop being one", field="role")
+
+
+def _may_edit(caller: Principal, schedule: rows.Schedule) -> None:
+    """Responders edit their own teams' schedules (and unowned ones); admins any."""
+    if not caller.acts_for_team(schedule.team_id):
+        raise Forbidden(
+            "schedule_id: a responder edits only their own teams' schedules", field="schedule_id"
+        )
 
 
 def _user_out(user: rows.User) -> schemas.UserOut:
@@ -136,15 +156,26 @@ def router(ctx: "AppContext") -> APIRouter:
 
     @api.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"])
     async def create_user(body: schemas.UserIn, session: Session) -> schemas.UserOut:
-        """Create a user; the email must be unique."""
+        """Create a user (admins); email and username must be unique. With a `password` the
+        user can log in, with the `role` given (viewer by default)."""
         user = await repo.create_user(
             session,
             name=body.name,
             email=body.email,
             time_zone=body.time_zone,
             contact_methods=[m.model_dump(exclude_none=True) for m in body.contact_methods],
+            username=body.username,
+            role=body.role,
+            password_hash=hash_password(body.password) if body.password else None,
         )
         return _user_out(user)
+
+    @api.post("/users/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+    async def reset_password(user_id: str, body: schemas.PasswordResetIn, session: Session) -> None:
+        """Set a user's password (admins); their tokens issued before now stop working."""
+        user = await repo.get_user(session, user_id)
+        user.password_hash = hash_password(body.new_password)
+        user.password_changed_at = utcnow()
 
     @api.get("/users", tags=["users"])
     async def list_users(
@@ -192,10 +223,16 @@ def router(ctx: "AppContext") -> APIRouter:
 
     @api.patch("/users/{user_id}", tags=["users"])
     async def update_user(
-        user_id: str, body: schemas.UserPatch, session: Session
+        user_id: str, body: schemas.UserPatch, session: Session, caller: Caller
     ) -> schemas.UserOut:
-        """Change some of a user's fields."""
+        """Change some of a user's fields (one's own, or anyone's as an admin; `role` only
+        as an admin)."""
         changes = body.model_dump(exclude_unset=True, exclude_none=True)
+        if "role" in changes:
+            caller.require_admin_for("role")
+            if user_id == caller.user_id and changes["role"] != "admin":
+                # The last admin demoting themself would lock everyone out of administration.
+                await _keep_an_admin(session, user_id)
         if body.contact_methods is not None:
             changes["contact_methods"] = [
                 m.model_dump(exclude_none=True) for m in body.contact_methods
@@ -205,6 +242,7 @@ def router(ctx: "AppContext") -> APIRouter:
     @api.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
     async def delete_user(user_id: str, session: Session) -> None:
         """Delete a user who is in no layer, override or escalation policy (else 409)."""
+        await _keep_an_admin(session, user_id)
         await repo.delete_user(session, user_id)
 
     # --- teams ---------------------------------------------------------------------------
@@ -249,8 +287,12 @@ def router(ctx: "AppContext") -> APIRouter:
     # --- schedules -----------------------------------------------------------------------
 
     @api.post("/schedules", status_code=status.HTTP_201_CREATED, tags=["schedules"])
-    async def create_schedule(body: schemas.ScheduleIn, session: Session) -> schemas.ScheduleOut:
-        """Create a schedule with its layers (bottom first; higher layers win)."""
+    async def create_schedule(
+        body: schemas.ScheduleIn, session: Session, caller: Caller
+    ) -> schemas.ScheduleOut:
+        """Create a schedule with its layers (bottom first; higher layers win). A responder
+        creates schedules of their own teams only."""
+        caller.may_set_team(body.team_id)
         schedule = await repo.create_schedule(
             session,
             name=body.name,
@@ -296,9 +338,13 @@ def router(ctx: "AppContext") -> APIRouter:
 
     @api.put("/schedules/{schedule_id}", tags=["schedules"])
     async def replace_schedule(
-        schedule_id: str, body: schemas.ScheduleIn, session: Session
+        schedule_id: str, body: schemas.ScheduleIn, session: Session, caller: Caller
     ) -> schemas.ScheduleOut:
         """Replace a schedule and its whole stack of layers (overrides are kept)."""
+        current = await repo.get_schedule(session, schedule_id)
+        _may_edit(caller, current)
+        if body.team_id != current.team_id:
+            caller.may_set_team(body.team_id)
         schedule = await repo.update_schedule(
             session,
             schedule_id,
@@ -321,19 +367,21 @@ def router(ctx: "AppContext") -> APIRouter:
         "/schedules/{schedule_id}/layers", status_code=status.HTTP_201_CREATED, tags=["schedules"]
     )
     async def add_layer(
-        schedule_id: str, body: schemas.LayerIn, session: Session
+        schedule_id: str, body: schemas.LayerIn, session: Session, caller: Caller
     ) -> schemas.LayerOut:
         """Add a layer on top of the stack."""
         schedule = await repo.get_schedule(session, schedule_id)
+        _may_edit(caller, schedule)
         layer = svc.layer_from_input(body, schedule.time_zone, "layer")
         return svc.layer_out(await repo.add_layer(session, schedule_id, layer))
 
     @api.put("/schedules/{schedule_id}/layers/{layer_id}", tags=["schedules"])
     async def replace_layer(
-        schedule_id: str, layer_id: str, body: schemas.LayerIn, session: Session
+        schedule_id: str, layer_id: str, body: schemas.LayerIn, session: Session, caller: Caller
     ) -> schemas.LayerOut:
         """Replace one layer's rotation, keeping its place in the stack."""
         schedule = await repo.get_schedule(session, schedule_id)
+        _may_edit(caller, schedule)
         layer = svc.layer_from_input(body, schedule.time_zone, "layer")
         return svc.layer_out(await repo.replace_layer(session, schedule_id, layer_id, layer))
 
@@ -342,8 +390,11 @@ def router(ctx: "AppContext") -> APIRouter:
         status_code=status.HTTP_204_NO_CONTENT,
         tags=["schedules"],
     )
-    async def delete_layer(schedule_id: str, layer_id: str, session: Session) -> None:
+    async def delete_layer(
+        schedule_id: str, layer_id: str, session: Session, caller: Caller
+    ) -> None:
         """Remove one layer."""
+        _may_edit(caller, await repo.get_schedule(session, schedule_id))
         await repo.delete_layer(session, schedule_id, layer_id)
 
     @api.get("/schedules/{schedule_id}/overrides", tags=["schedules"])
@@ -364,9 +415,10 @@ def router(ctx: "AppContext") -> APIRouter:
         tags=["schedules"],
     )
     async def create_override(
-        schedule_id: str, body: schemas.OverrideIn, session: Session
+        schedule_id: str, body: schemas.OverrideIn, session: Session, caller: Caller
     ) -> schemas.OverrideOut:
         """Put a user on call for an interval, above every layer. Overlaps are refused (409)."""
+        _may_edit(caller, await repo.get_schedule(session, schedule_id))
         start, end = svc.check_range(body.start, body.end)
         row = await repo.create_override(
             session, schedule_id, user_id=body.user_id, start=start, end=end
@@ -378,8 +430,11 @@ def router(ctx: "AppContext") -> APIRouter:
         status_code=status.HTTP_204_NO_CONTENT,
         tags=["schedules"],
     )
-    async def delete_override(schedule_id: str, override_id: str, session: Session) -> None:
+    async def delete_override(
+        schedule_id: str, override_id: str, session: Session, caller: Caller
+    ) -> None:
         """Remove one override."""
+        _may_edit(caller, await repo.get_schedule(session, schedule_id))
         await repo.delete_override(session, schedule_id, override_id)
 
     @api.get("/schedules/{schedule_id}/render", tags=["schedules"])

@@ -33,11 +33,19 @@ class ContactMethod(_In):
     label: str | None = Field(default=None, max_length=255)
 
 
+Username = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")
+RoleName = Literal["admin", "responder", "viewer"]
+
+
 class UserIn(_In):
     name: str = Field(min_length=1, max_length=255)
     email: str = Field(max_length=320, examples=["ada@example.com"])
     time_zone: str = Field(default="UTC", examples=["Europe/Paris"])
     contact_methods: list[ContactMethod] = Field(default_factory=list)
+    username: str | None = Username
+    role: RoleName = "viewer"
+    # Write-only: stored as an argon2id hash. Without one the user cannot log in.
+    password: str | None = Field(default=None, min_length=8, max_length=256)
 
     @field_validator("email")
     @classmethod
@@ -57,6 +65,8 @@ class UserPatch(_In):
     email: str | None = Field(default=None, max_length=320)
     time_zone: str | None = None
     contact_methods: list[ContactMethod] | None = None
+    username: str | None = Username
+    role: RoleName | None = Field(default=None, description="admins only")
 
     @field_validator("email")
     @classmethod
@@ -78,6 +88,12 @@ class UserOut(BaseModel):
     time_zone: str
     contact_methods: list[dict[str, Any]]
     created_at: datetime
+    username: str | None = None
+    role: str = "viewer"
+
+
+class PasswordResetIn(_In):
+    new_password: str = Field(min_length=8, max_length=256)
 
 
 class FeedOut(BaseModel):

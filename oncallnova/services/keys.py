@@ -6,10 +6,12 @@ import time
 
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
+from oncallnova.db.types import utcnow
 
 
 class ServiceKeys:
-    """Positive answers are cached for `ttl_s`; unknown keys are asked again every time, so a
+    """Positive answers are cached for `ttl_s` (a key rotated out without overlap still works
+    that long in a process that had it cached); unknown keys are asked again every time, so a
     service created a moment ago is found at once."""
 
     def __init__(self, ctx: AppContext, ttl_s: float = 30.0) -> None:
@@ -22,7 +24,7 @@ class ServiceKeys:
         found: dict[str, str | None] = {}
         for key in keys:
             hit = self._cache.get(key)
-            if hit is not None and now - hit[1] < self.ttl_s:
+            if hit is not None and now < hit[1]:
                 found[key] = hit[0]
         missing = keys - found.keys()
         if missing:
@@ -30,8 +32,14 @@ class ServiceKeys:
                 for key in missing:
                     service = await repo.service_by_key(session, key)
                     found[key] = service.id if service else None
-                    if service is not None:
-                        self._cache[key] = (service.id, now)
+                    if service is None:
+                        continue
+                    expires = now + self.ttl_s
+                    if service.integration_key != key and service.previous_key_expires_at:
+                        # A rotated-out key in its overlap: cached no longer than it works.
+                        left = (service.previous_key_expires_at - utcnow()).total_seconds()
+                        expires = min(expires, now + left)
+                    self._cache[key] = (service.id, expires)
         return found
 
     async def service_id(self, key: str) -> str | None:

@@ -59,9 +59,14 @@ async def http_base(mesh: Mesh) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def http(http_base: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A client on the real port (no proxies from the environment)."""
-    async with httpx.AsyncClient(base_url=http_base, trust_env=False, timeout=10) as client:
+async def http(mesh: Mesh, http_base: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on the real port (no proxies from the environment), as the admin."""
+    async with httpx.AsyncClient(
+        base_url=http_base,
+        trust_env=False,
+        timeout=10,
+        headers={"Authorization": f"Bearer {mesh.admin_token}"},
+    ) as client:
         yield client
 
 

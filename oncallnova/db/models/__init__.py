@@ -3,6 +3,7 @@
 from oncallnova.db.models import (
     incidents,  # noqa: F401
     oncall,  # noqa: F401
+    security,  # noqa: F401
 )
 from oncallnova.db.models.base import Base
 

@@ -28,6 +28,11 @@ class Service(Base):
     # When set, Grafana webhooks must carry its HMAC (X-Grafana-Alerting-Signature).
     webhook_secret: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The owning team: its responders act on the service's incidents; None = every team's.
+    team_id: Mapped[str | None] = mapped_column(IdColumnType(), index=True)
+    # After a rotation the old key keeps working until `previous_key_expires_at`.
+    previous_integration_key: Mapped[str | None] = mapped_column(String(32), unique=True)
+    previous_key_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Incident(Base):

@@ -35,8 +35,7 @@ def new_feed_token() -> str:
 
 
 class User(Base):
-    """A person who can be on call. The security issue adds its columns here
-    (`password_hash`, `role`, …) as nullable columns in a later revision."""
+    """A person who can be on call and, with a password, log in (`role` says what they may do)."""
 
     __tablename__ = "users"
 
@@ -49,6 +48,12 @@ class User(Base):
     ical_feed_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_feed_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Login (by username or email); no password hash means the person cannot log in.
+    username: Mapped[str | None] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id, never returned
+    role: Mapped[str] = mapped_column(String(16), default="viewer")  # admin | responder | viewer
+    # Tokens issued before this instant stop working (a password change logs out everywhere).
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Team(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +18,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -78,6 +79,34 @@ async def _require_policy(session: AsyncSession, policy_id: str | None) -> None:
         )
 
 
+async def _require_team(session: AsyncSession, team_id: str | None) -> None:
+    from oncallnova.db.models.oncall import Team
+
+    if team_id is not None and await session.get(Team, team_id) is None:
+        raise InvalidInput(f"team_id: no team {team_id!r}", field="team_id")
+
+
+def visible_services(teams: Iterable[str] | None) -> Any:
+    """A condition on services: unowned ones and those of `teams` (None: every service)."""
+    if teams is None:
+        return true()
+    return or_(Service.team_id.is_(None), Service.team_id.in_(list(teams)))
+
+
+async def rotate_integration_key(
+    session: AsyncSession, service_id: str, overlap_s: float, now: datetime
+) -> Service:
+    """A new key; the old one keeps working for `overlap_s` seconds (0: stops at once)."""
+    service = await session.get(Service, service_id)
+    if service is None:
+        raise NotFound(f"no service {service_id!r}", field="service_id")
+    service.previous_integration_key = service.integration_key if overlap_s > 0 else None
+    service.previous_key_expires_at = now + timedelta(seconds=overlap_s) if overlap_s > 0 else None
+    service.integration_key = new_integration_key()
+    await session.flush()
+    return service
+
+
 async def create_service(
     session: AsyncSession,
     name: str,
@@ -85,9 +114,11 @@ async def create_service(
     description: str | None = None,
     escalation_policy_id: str | None = None,
     webhook_secret: str | None = None,
+    team_id: str | None = None,
 ) -> Service:
     await _require_unique_name(session, name, None)
     await _require_policy(session, escalation_policy_id)
+    await _require_team(session, team_id)
     service = Service(
         id=new_id(),
         name=name,
@@ -95,6 +126,7 @@ async def create_service(
         integration_key=new_integration_key(),
         escalation_policy_id=escalation_policy_id,
         webhook_secret=webhook_secret,
+        team_id=team_id,
         created_at=utcnow(),
     )
     session.add(service)
@@ -111,18 +143,39 @@ async def update_service(session: AsyncSession, service_id: str, **changes: Any)
         await _require_unique_name(session, changes["name"], service_id)
     if "escalation_policy_id" in changes:
         await _require_policy(session, changes["escalation_policy_id"])
+    if changes.get("team_id") is not None:
+        await _require_team(session, changes["team_id"])
     for name, value in changes.items():
         setattr(service, name, value)
     await session.flush()
     return service
 
 
-async def list_services(session: AsyncSession) -> Sequence[Service]:
-    return (await session.scalars(select(Service).order_by(Service.name))).all()
+async def list_services(
+    session: AsyncSession, teams: Iterable[str] | None = None
+) -> Sequence[Service]:
+    """Services ordered by name; with `teams`, only unowned ones and those teams'."""
+    query = select(Service).where(visible_services(teams)).order_by(Service.name)
+    return (await session.scalars(query)).all()
 
 
-async def service_by_key(session: AsyncSession, integration_key: str) -> Service | None:
-    return await session.scalar(select(Service).where(Service.integration_key == integration_key))
+async def service_by_key(
+    session: AsyncSession, integration_key: str, now: datetime | None = None
+) -> Service | None:
+    """The service whose current key this is, or whose previous key is still in its overlap."""
+    service = await session.scalar(
+        select(Service).where(Service.integration_key == integration_key)
+    )
+    if service is not None:
+        return service
+    service = await session.scalar(
+        select(Service).where(Service.previous_integration_key == integration_key)
+    )
+    at = now or utcnow()
+    if service is not None and service.previous_key_expires_at is not None:
+        if service.previous_key_expires_at > at:
+            return service
+    return None
 
 
 async def service_by_id(session: AsyncSession, service_id: str) -> Service | None:
@@ -252,8 +305,14 @@ def incidents_query(
     severities: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    teams: Iterable[str] | None = None,
 ) -> Select[Incident]:
     query = select(Incident)
+    if teams is not None:
+        # Only incidents of the services these teams may see (BOLA: never in a list).
+        query = query.where(
+            Incident.service_id.in_(select(Service.id).where(visible_services(teams)))
+        )
     if statuses:
         query = query.where(Incident.status.in_(statuses))
     if service_ids:
@@ -304,12 +363,3 @@ async def alerts_of_incident(session: AsyncSession, incident_id: str, limit: int
     )
     return list(rows)
 
-
-async def rotate_integration_key(session: AsyncSession, service_id: str) -> Service:
-    """Give a service a new integration key; the old one stops working at once."""
-    service = await session.get(Service, service_id)
-    if service is None:
-        raise NotFound(f"no service {service_id!r}", field="service_id")
-    service.integration_key = new_integration_key()
-    await session.flush()
-    return service

@@ -51,14 +51,42 @@ async def create_user(
     email: str,
     time_zone: str,
     contact_methods: list[dict[str, Any]],
+    username: str | None = None,
+    role: str = "viewer",
+    password_hash: str | None = None,
 ) -> User:
-    """Insert a user; a taken email (case-insensitive) is a Conflict."""
+    """Insert a user; a taken email (case-insensitive) or username is a Conflict."""
     if await _email_taken(session, email):
         raise Conflict(f"a user with email {email} already exists", field="email")
-    user = User(name=name, email=email, time_zone=time_zone, contact_methods=contact_methods)
+    if username is not None and await username_taken(session, username):
+        raise Conflict(f"the username {username!r} is taken", field="username")
+    user = User(
+        name=name,
+        email=email,
+        time_zone=time_zone,
+        contact_methods=contact_methods,
+        username=username,
+        role=role,
+        password_hash=password_hash,
+    )
     session.add(user)
     await _flush(session, "email", f"a user with email {email} already exists")
     return user
+
+
+async def username_taken(
+    session: AsyncSession, username: str, except_id: str | None = None
+) -> bool:
+    found = await session.scalar(select(User.id).where(User.username == username))
+    return found is not None and found != except_id
+
+
+async def other_admin_exists(session: AsyncSession, user_id: str) -> bool:
+    """Whether an admin other than `user_id` remains."""
+    found = await session.scalar(
+        select(User.id).where(User.role == "admin", User.id != user_id).limit(1)
+    )
+    return found is not None
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User:
@@ -81,6 +109,9 @@ async def update_user(session: AsyncSession, user_id: str, **changes: Any) -> Us
     email = changes.get("email")
     if email is not None and await _email_taken(session, email, except_id=user_id):
         raise Conflict(f"a user with email {email} already exists", field="email")
+    username = changes.get("username")
+    if username is not None and await username_taken(session, username, except_id=user_id):
+        raise Conflict(f"the username {username!r} is taken", field="username")
     for column, value in changes.items():
         setattr(user, column, value)
     await _flush(session, "email", "email already in use")
