@@ -1,41 +1,50 @@
 """Who is looking at the console, and what the pages may offer them.
 
-The account, the token and the role come from the security layer; this module only turns them
-into the questions a page asks: may this person see, or act on, this service's incidents?
+The account, token, role and teams are the security layer's `Principal`; this module only asks
+it the questions a page asks, so the console offers exactly what the API would allow.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
-Role = Literal["admin", "responder", "viewer"]
+from oncallnova.security.principal import Principal
 
 
 @dataclass(frozen=True)
 class Viewer:
-    """The person behind a request: role and the teams they belong to."""
+    """The signed-in person: their principal, their name and this session's CSRF token."""
 
-    user_id: str | None
+    principal: Principal
     name: str
-    role: Role
-    team_ids: frozenset[str] = field(default_factory=frozenset)
+    csrf: str = ""
+
+    @property
+    def user_id(self) -> str:
+        return self.principal.user_id
+
+    @property
+    def role(self) -> str:
+        return self.principal.role.name
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.principal.is_admin
+
+    @property
+    def teams(self) -> frozenset[str] | None:
+        """The teams whose services this person sees besides unowned ones; None = all."""
+        return self.principal.visible_teams()
 
 
 def can_see(viewer: Viewer, team_id: str | None) -> bool:
-    """Admins see everything; others see their teams' services and the ones of no team."""
-    return viewer.is_admin or team_id is None or team_id in viewer.team_ids
+    """Admins see everything; others their teams' services and the ones of no team."""
+    return viewer.principal.sees_team(team_id)
 
 
 def can_act(viewer: Viewer, team_id: str | None) -> bool:
-    """Admins act anywhere; responders on their own teams' incidents; viewers never."""
-    if viewer.role == "admin":
-        return True
-    return viewer.role == "responder" and team_id is not None and team_id in viewer.team_ids
+    """Responders (and admins) act on the incidents they see; viewers never act."""
+    return viewer.principal.acts_for_team(team_id)
 
 
 def can_manage_services(viewer: Viewer) -> bool:

@@ -15,22 +15,18 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from edge.incidents import service as incidents
+from edge.incidents.services_rest import RotateIn
 from edge.webui import access, rota, views
 from edge.webui.access import Viewer
 from edge.webui.headers import SecureRoute
-from edge.webui.session import (
-    check_csrf,
-    csrf_token,
-    current_viewer,
-    login_required,
-)
+from edge.webui.session import check_csrf, csrf_of, current_viewer, login_required
 from edge.webui.snippets import snippets
 from oncallnova import oncall as domain
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Incident, Service
 from oncallnova.db.repositories import incidents as repo
 from oncallnova.db.repositories import oncall as oncall_repo
-from oncallnova.errors import InvalidInput, NotFound, OnCallNovaError
+from oncallnova.errors import Forbidden, InvalidInput, NotFound, OnCallNovaError
 from oncallnova.oncall.render import HORIZON
 from schemas.incident_v1 import CommandAction
 
@@ -47,7 +43,7 @@ FLASH = {
     "reassign": "Reassigned.",
     "note": "Note added.",
     "override": "Override created.",
-    "rotated": "A new integration key is in force; the old one is refused within 30 seconds.",
+    "rotated": "A new integration key is in force; the old one keeps working for an hour.",
     "bulk": "Sent to the selected incidents.",
 }
 ACTIONS: dict[str, CommandAction] = {
@@ -76,9 +72,8 @@ def templates() -> Jinja2Templates:
     return env
 
 
-def router(ctx: AppContext) -> APIRouter:
+def router(ctx: AppContext, tpl: Jinja2Templates) -> APIRouter:
     ui = APIRouter(route_class=SecureRoute, include_in_schema=False)
-    tpl = templates()
 
     def page(
         request: Request, name: str, viewer: Viewer | None, status: int = 200, **context: Any
@@ -89,7 +84,7 @@ def router(ctx: AppContext) -> APIRouter:
             name,
             {
                 "viewer": viewer,
-                "csrf": csrf_token(request),
+                "csrf": viewer.csrf if viewer is not None else "",
                 "now": ctx.clock(),
                 "flash": flash,
                 "path": request.url.path,
@@ -105,8 +100,8 @@ def router(ctx: AppContext) -> APIRouter:
 
     async def services_of(session: AsyncSession, viewer: Viewer) -> dict[str, Service]:
         """The services this person may see, by id."""
-        rows = await repo.list_services(session)
-        return {s.id: s for s in rows if access.can_see(viewer, team_of(s))}
+        rows = await repo.list_services(session, viewer.teams)
+        return {s.id: s for s in rows}
 
     # --- dashboard -----------------------------------------------------------------------
 
@@ -128,13 +123,13 @@ def router(ctx: AppContext) -> APIRouter:
                 limit=DASHBOARD_ROWS,
                 offset=0,
                 statuses=OPEN,
-                service_ids=list(visible),
+                teams=viewer.teams,
             )
             day_rows, _ = await repo.list_incidents(
                 session,
                 limit=500,
                 offset=0,
-                service_ids=list(visible),
+                teams=viewer.teams,
                 since=now - timedelta(hours=24),
             )
         figures = views.day_figures(day_rows, now)
@@ -179,11 +174,10 @@ def router(ctx: AppContext) -> APIRouter:
         if viewer is None:
             return Response(status_code=401)
         async with ctx.sessions() as session:
-            visible = await services_of(session, viewer)
             totals = {}
             for status in OPEN:
                 _, totals[status] = await repo.list_incidents(
-                    session, limit=1, offset=0, statuses=[status], service_ids=list(visible)
+                    session, limit=1, offset=0, statuses=[status], teams=viewer.teams
                 )
         return page(
             request,
@@ -195,10 +189,10 @@ def router(ctx: AppContext) -> APIRouter:
 
     async def visible_incident(ref: str, viewer: Viewer) -> tuple[Incident, Service]:
         """The incident, if this person may see it (others get the same 404 as a wrong id)."""
-        incident = await incidents.find_incident(ctx, ref)
+        incident = await incidents.find_incident(ctx, ref, viewer.principal)
         async with ctx.sessions() as session:
             svc = await repo.service_by_id(session, incident.service_id)
-        if svc is None or not access.can_see(viewer, team_of(svc)):
+        if svc is None:
             raise NotFound(f"no incident {ref!r}", field="id")
         return incident, svc
 
@@ -225,7 +219,8 @@ def router(ctx: AppContext) -> APIRouter:
                 offset=min(offset, incidents.MAX_OFFSET),
                 statuses=statuses,
                 severities=severities,
-                service_ids=chosen or list(visible),
+                service_ids=chosen,
+                teams=viewer.teams,
                 since=views.since_of(since_choice, ctx.clock()),
             )
         params = list(q.multi_items())
@@ -264,7 +259,10 @@ def router(ctx: AppContext) -> APIRouter:
         if viewer is None:
             return login_required(request)
         form = await request.form()
-        check_csrf(request, str(form.get("csrf_token", "")))
+        try:
+            await check_csrf(ctx, viewer, csrf_of(form.get("csrf_token"), request))
+        except OnCallNovaError as error:
+            return problem(request, viewer, error)
         action = str(form.get("action", ""))
         if action not in ("acknowledge", "resolve"):
             return problem(
@@ -277,19 +275,20 @@ def router(ctx: AppContext) -> APIRouter:
                 viewer,
                 InvalidInput("incident_id: select at least one incident", field="incident_id"),
             )
-        for ref in ids:
-            incident, svc = await visible_incident(ref, viewer)
-            if not access.can_act(viewer, team_of(svc)):
-                return problem(request, viewer, forbidden())
         sent = []
-        for ref in ids:
-            _, incident_id = await incidents.send_command(
-                ctx,
-                ref,
-                ACTIONS[action],
-                actor_of(viewer),
-            )
-            sent.append(incident_id)
+        try:
+            # Checked for every incident before any command goes out: all or nothing.
+            for ref in ids:
+                _, svc = await visible_incident(ref, viewer)
+                if not access.can_act(viewer, team_of(svc)):
+                    raise forbidden()
+            for ref in ids:
+                _, incident_id = await incidents.send_command(
+                    ctx, ref, ACTIONS[action], viewer.principal
+                )
+                sent.append(incident_id)
+        except OnCallNovaError as error:
+            return problem(request, viewer, error)
         if wants_json(request):
             return JSONResponse({"status": "accepted", "incident_ids": sent}, status_code=202)
         return redirect_back(form.get("next"), "/incidents", "bulk")
@@ -343,7 +342,10 @@ def router(ctx: AppContext) -> APIRouter:
         if viewer is None:
             return login_required(request)
         form = await request.form()
-        check_csrf(request, str(form.get("csrf_token", "")))
+        try:
+            await check_csrf(ctx, viewer, csrf_of(form.get("csrf_token"), request))
+        except OnCallNovaError as error:
+            return problem(request, viewer, error)
         if action not in ACTIONS:
             return problem(request, viewer, NotFound(f"no action {action!r}", field="action"))
         try:
@@ -355,7 +357,7 @@ def router(ctx: AppContext) -> APIRouter:
                 ctx,
                 incident.id,
                 ACTIONS[action],
-                actor_of(viewer),
+                viewer.principal,
                 **fields,
             )
         except OnCallNovaError as error:
@@ -494,8 +496,8 @@ def router(ctx: AppContext) -> APIRouter:
         viewer = await current_viewer(request, ctx)
         if viewer is None:
             return login_required(request)
-        check_csrf(request, csrf_token)
         try:
+            await check_csrf(ctx, viewer, csrf_of(csrf_token, request))
             async with ctx.sessions.begin() as session:
                 row = await oncall_repo.get_schedule(session, schedule_id[:36])
                 if not can_edit_schedule(viewer, row.team_id):
@@ -554,7 +556,7 @@ def router(ctx: AppContext) -> APIRouter:
             return login_required(request)
         async with ctx.sessions() as session:
             svc = await repo.service_by_id(session, service_id[:36])
-            if svc is None or not access.can_see(viewer, team_of(svc)):
+            if svc is None or not access.can_see(viewer, svc.team_id):
                 return problem(
                     request, viewer, NotFound(f"no service {service_id!r}", field="service_id")
                 )
@@ -596,12 +598,14 @@ def router(ctx: AppContext) -> APIRouter:
         viewer = await current_viewer(request, ctx)
         if viewer is None:
             return login_required(request)
-        check_csrf(request, csrf_token)
-        if not access.can_manage_services(viewer):
-            return problem(request, viewer, forbidden())
         try:
+            await check_csrf(ctx, viewer, csrf_of(csrf_token, request))
+            if not access.can_manage_services(viewer):
+                raise forbidden()
             async with ctx.sessions.begin() as session:
-                await repo.rotate_integration_key(session, service_id[:36])
+                await repo.rotate_integration_key(
+                    session, service_id[:36], RotateIn().overlap_seconds, ctx.clock()
+                )
         except OnCallNovaError as error:
             return problem(request, viewer, error)
         return RedirectResponse(f"/services/{service_id}?reveal=1&flash=rotated", status_code=303)
@@ -633,7 +637,7 @@ def nats_url(ctx: AppContext) -> str:
 
 def team_of(svc: Service | None) -> str | None:
     """The team owning a service (None: no team, or the service is unknown)."""
-    return getattr(svc, "team_id", None) if svc is not None else None
+    return svc.team_id if svc is not None else None
 
 
 def can_edit_schedule(viewer: Viewer, team_id: str | None) -> bool:
@@ -641,15 +645,8 @@ def can_edit_schedule(viewer: Viewer, team_id: str | None) -> bool:
     return access.can_act(viewer, team_id)
 
 
-def actor_of(viewer: Viewer) -> str:
-    return f"user:{viewer.user_id or 'anonymous'}"
-
-
 def forbidden() -> OnCallNovaError:
-    error = OnCallNovaError("your role may not do this here", field="role")
-    error.status_code = 403
-    error.code = "forbidden"
-    return error
+    return Forbidden("your role may not do this here", field="role")
 
 
 def action_fields(action: str, form: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from edge.webui import access, feed, pages
+from edge.webui import access, feed, login, pages
 from edge.webui.headers import SecureRoute
 from edge.webui.session import current_viewer
 from oncallnova.context import AppContext
@@ -74,14 +74,13 @@ def router(ctx: AppContext) -> APIRouter:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    ui.include_router(pages.router(ctx))
+    templates = pages.templates()
+    ui.include_router(login.router(ctx, templates))
+    ui.include_router(pages.router(ctx, templates))
     return ui
 
 
 async def visible_services(ctx: AppContext, viewer: access.Viewer) -> set[str]:
+    """Ids of the services whose incidents this person may follow live."""
     async with ctx.sessions() as session:
-        return {
-            s.id
-            for s in await repo.list_services(session)
-            if access.can_see(viewer, pages.team_of(s))
-        }
+        return {s.id for s in await repo.list_services(session, viewer.teams)}

@@ -13,6 +13,8 @@ import yaml
 from edge.webui import access, feed, rota, views
 from edge.webui.snippets import snippets
 from oncallnova import oncall as domain
+from oncallnova.security.principal import Principal
+from oncallnova.security.roles import Role
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -187,17 +189,23 @@ def test_day_ticks_fall_on_local_midnights_across_dst() -> None:
     assert hours == pytest.approx([0, 24, 49])
 
 
-ADMIN = access.Viewer("a", "Admin", "admin")
-RESPONDER = access.Viewer("r", "Responder", "responder", frozenset({"team-1"}))
-VIEWER = access.Viewer("v", "Viewer", "viewer", frozenset({"team-1"}))
+def person(role: Role, teams: frozenset[str] = frozenset()) -> access.Viewer:
+    return access.Viewer(Principal(user_id=role.name, role=role, team_ids=teams), role.name)
+
+
+ADMIN = person(Role.admin)
+RESPONDER = person(Role.responder, frozenset({"team-1"}))
+VIEWER = person(Role.viewer, frozenset({"team-1"}))
 
 
 @pytest.mark.parametrize(
     ("who", "team", "see", "act"),
     [(ADMIN, "team-2", True, True), (ADMIN, None, True, True),
      (RESPONDER, "team-1", True, True), (RESPONDER, "team-2", False, False),
-     (VIEWER, "team-1", True, False), (VIEWER, "team-2", False, False)],
+     (RESPONDER, None, True, True), (VIEWER, "team-1", True, False),
+     (VIEWER, "team-2", False, False), (VIEWER, None, True, False)],
 )  # fmt: skip
 def test_who_may_see_and_act(who: access.Viewer, team: str | None, see: bool, act: bool) -> None:
     assert access.can_see(who, team) is see
     assert access.can_act(who, team) is act
+    assert access.can_manage_services(who) is (who is ADMIN)
