@@ -304,7 +304,7 @@ def router(ctx: AppContext, tpl: Jinja2Templates) -> APIRouter:
             return problem(request, viewer, error)
         from edge.webui.feed import last_sequence
 
-        return page(request, "incident.html", viewer, seq=await last_sequence(ctx.bus), **context)
+        return page(request, "incident_page.html", viewer, seq=await last_sequence(ctx.bus), **context)
 
     @ui.get("/ui/fragments/incident/{ref}", response_class=HTMLResponse)
     async def incident_fragment(request: Request, ref: str) -> Response:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from schemas.subjects import ALERT_RECEIVED
+
 
 @dataclass(frozen=True)
 class Snippet:
@@ -17,6 +19,7 @@ class Snippet:
 def snippets(base_url: str, key: str, service_name: str, nats_url: str) -> list[Snippet]:
     """Alertmanager (webhook and PagerDuty receivers), Grafana, curl and a NATS producer."""
     base = base_url.rstrip("/")
+    subject = ALERT_RECEIVED.subject("generic")
     curl_body = json.dumps(
         {
             "routing_key": key,
@@ -91,7 +94,7 @@ async def main():
     js = nc.jetstream()
     body = {{"summary": "Queue depth high", "severity": "warning", "dedup_key": "queue-depth"}}
     await js.publish(
-        "alert.received.v1.generic",
+        "{subject}",
         json.dumps(body).encode(),
         headers={{"Integration-Key": "{key}", "Nats-Msg-Id": "queue-depth-1"}},
     )
