@@ -227,6 +227,84 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _new_password(args: argparse.Namespace) -> str | None:
+    """The password from stdin (`--password-stdin`), else a generated one; None if too weak."""
+    import secrets
+
+    from oncallnova.security.passwords import password_problem
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        problem = password_problem(password)
+        if problem:
+            print(f"password: {problem}", file=sys.stderr)
+            return None
+        return password
+    return secrets.token_urlsafe(18)
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """`user create` / `user reset-password`: accounts from the command line (for the first
+    admin in services mode, or when the last admin forgot their password)."""
+    from sqlalchemy import select
+
+    from oncallnova.db import migrate
+    from oncallnova.db.engine import create_engine, create_sessions
+    from oncallnova.db.models.oncall import User
+    from oncallnova.db.repositories import oncall as people
+    from oncallnova.db.types import utcnow
+    from oncallnova.errors import OnCallNovaError
+    from oncallnova.security.passwords import hash_password
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    password = _new_password(args)
+    if password is None:
+        return 2
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            await migrate.upgrade(engine, settings.database_schema)
+            async with create_sessions(engine).begin() as session:
+                if args.action == "create":
+                    try:
+                        await people.create_user(
+                            session,
+                            name=args.name or args.username,
+                            email=args.email or f"{args.username}@oncallnova.invalid",
+                            time_zone="UTC",
+                            contact_methods=[],
+                            username=args.username,
+                            role=args.role,
+                            password_hash=hash_password(password),
+                        )
+                    except OnCallNovaError as error:
+                        print(error.message, file=sys.stderr)
+                        return 1
+                else:
+                    user = await session.scalar(
+                        select(User).where(
+                            (User.username == args.username) | (User.email == args.username)
+                        )
+                    )
+                    if user is None:
+                        print(f"no user {args.username!r}", file=sys.stderr)
+                        return 1
+                    user.password_hash = hash_password(password)
+                    user.password_changed_at = utcnow()
+        finally:
+            await engine.dispose()
+        if not args.password_stdin:
+            # Shown this once, on the terminal; only its argon2id hash is stored.
+            print(f"password for {args.username}: {password}")
+        else:
+            print(f"password for {args.username} set")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _service_json(service) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {"id": service.id, "name": service.name, "integration_key": service.integration_key}
 
@@ -277,6 +355,24 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     common(listing)
     service.set_defaults(func=cmd_service)
+
+    user = sub.add_parser("user", help="create a login, or reset a password")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    user_create = user_sub.add_parser(
+        "create", help="create a user who can log in; prints a generated password once"
+    )
+    user_create.add_argument("username")
+    user_create.add_argument("--role", choices=["admin", "responder", "viewer"], default="viewer")
+    user_create.add_argument("--email", help="defaults to USERNAME@oncallnova.invalid")
+    user_create.add_argument("--name", help="display name (defaults to the username)")
+    reset = user_sub.add_parser(
+        "reset-password", help="set a new password (generated and printed once, unless piped)"
+    )
+    reset.add_argument("username", help="username or email")
+    for p in (user_create, reset):
+        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+        common(p)
+    user.set_defaults(func=cmd_user)
 
     dlq = sub.add_parser("dlq", help="list dead letters, or replay them once the cause is fixed")
     dlq_sub = dlq.add_subparsers(dest="action", required=True)

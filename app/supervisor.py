@@ -72,6 +72,7 @@ class Platform:
         if self.edge_names:
             # Refuse to start an edge without a usable signing secret (MissingSecret).
             jwt_secret(settings)
+        if settings.embedded:
             self.nats = EmbeddedNats(settings.data_dir / "nats")
             nats_url = await self.nats.start()
         engine = create_engine(settings)

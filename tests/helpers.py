@@ -123,6 +123,7 @@ class Mesh:
         self.api = api
         self.app = app
         self.admin_token = ""
+        self.admin_id = ""
 
     @property
     def anonymous(self) -> httpx.AsyncClient:
@@ -221,6 +222,7 @@ async def start_mesh(
         # The bootstrap admin, logged in the way a person would.
         mesh.admin_token = await login(api, "admin", TEST_ADMIN_PASSWORD)
         api.headers["Authorization"] = f"Bearer {mesh.admin_token}"
+        mesh.admin_id = (await api.get("/api/v1/auth/me")).json()["id"]
     return mesh
 
 

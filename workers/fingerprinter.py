@@ -72,9 +72,9 @@ class FingerprinterWorker(Worker[Received]):
             # Let the runtime retry one by one: the unknown keys are dead-lettered alone.
             raise InvalidMessage("unknown integration key in batch")
         if unknown:
-            raise InvalidMessage(
-                f"integration key: no service has key {unknown[0].data.integration_key!r}"
-            )
+            # Only the key's first characters: dead-letter reasons are shown and logged.
+            shown = unknown[0].data.integration_key[:4] + "..."
+            raise InvalidMessage(f"integration key: no service has key {shown!r}")
         for delivery in batch:
             service_id = services[delivery.data.integration_key]
             assert service_id is not None

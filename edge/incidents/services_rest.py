@@ -12,6 +12,7 @@ from oncallnova.auth import current_principal
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Service
 from oncallnova.db.repositories import incidents as repo
+from oncallnova.db.types import utcnow
 from oncallnova.errors import NotFound
 from oncallnova.security.principal import Principal
 
@@ -139,9 +140,7 @@ def router(ctx: AppContext) -> APIRouter:
         by default) so senders can be moved over without losing alerts."""
         overlap = body.overlap_seconds if body else RotateIn().overlap_seconds
         async with ctx.sessions.begin() as session:
-            service = await repo.rotate_integration_key(
-                session, service_id[:36], overlap, ctx.clock()
-            )
+            service = await repo.rotate_integration_key(session, service_id[:36], overlap, utcnow())
             return ServiceOut.of(service)
 
     return api

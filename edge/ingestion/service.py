@@ -112,8 +112,9 @@ class Ingestion:
         if not key:
             raise InvalidAlert([f"{field}: required"])
         if await self.keys.service_id(key) is None:
+            # The key is not echoed: a mistyped secret is still a secret.
             raise UnknownIntegrationKey(
-                f"{field}: no service has integration key {key!r}", field=field
+                f"{field}: no service has this integration key", field=field
             )
         await self._count_event(key)
         if fmt == "grafana":

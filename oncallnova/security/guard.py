@@ -14,6 +14,7 @@ from sqlalchemy import select
 from oncallnova.context import AppContext
 from oncallnova.db.models.oncall import TeamMembership, User
 from oncallnova.db.models.security import ApiToken
+from oncallnova.db.types import utcnow
 from oncallnova.errors import NotAuthenticated, TooManyRequests
 from oncallnova.security import secret_files
 from oncallnova.security.passwords import verify_password
@@ -82,7 +83,7 @@ class Security:
 
     def issue(self, user_id: str, role: str) -> Issued:
         expiry = self.ctx.settings.jwt_expiry
-        token, claims = issue_access_token(self.secret, user_id, role, self.ctx.clock(), expiry)
+        token, claims = issue_access_token(self.secret, user_id, role, utcnow(), expiry)
         return Issued(token=token, expires_in=int(expiry), jti=claims.jti)
 
     async def authenticate(self, token: str, *, via_cookie: bool = False) -> Principal:
@@ -91,7 +92,7 @@ class Security:
         if token.startswith(API_TOKEN_PREFIX):
             return await self._api_token(token)
         try:
-            claims = decode_access_token(self.secret, token, self.ctx.clock())
+            claims = decode_access_token(self.secret, token, utcnow())
         except InvalidToken:
             raise NotAuthenticated("invalid or expired token") from None
         if await self.revocations.is_revoked(claims.jti):
@@ -127,7 +128,7 @@ class Security:
         return rows[0].role, rows[0].password_changed_at, teams
 
     async def _api_token(self, token: str) -> Principal:
-        now = self.ctx.clock()
+        now = utcnow()
         async with self.ctx.sessions() as session:
             found = await session.scalar(
                 select(ApiToken).where(ApiToken.token_hash == hash_api_token(token))
@@ -150,7 +151,7 @@ class Security:
     async def revoke(self, principal: Principal) -> None:
         if principal.jti is None or principal.token_expires is None:
             return
-        left = principal.token_expires - self.ctx.clock().timestamp()
+        left = principal.token_expires - utcnow().timestamp()
         if left > 0:
             await self.revocations.revoke(principal.jti, left)
 

@@ -14,7 +14,7 @@ class ServiceKeys:
     that long in a process that had it cached); unknown keys are asked again every time, so a
     service created a moment ago is found at once."""
 
-    def __init__(self, ctx: AppContext, ttl_s: float = 30.0) -> None:
+    def __init__(self, ctx: AppContext, ttl_s: float = 5.0) -> None:
         self.ctx = ctx
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[str, float]] = {}

@@ -321,9 +321,10 @@ async def test_grpc_send_event_then_manage_the_incident(
     assert (await eventually(lambda: has_status("resolved"))).resolved_at
 
     timeline = await incidents.GetTimeline(incidents_pb2.GetIncidentRequest(id=incident.id))
+    # The actor is the caller the bearer token names; the request's `actor` is not trusted.
     assert [(e.kind, e.actor) for e in timeline.entries][1:] == [
-        ("acknowledged", "user:grace"),
-        ("resolved", "grpc:anonymous"),
+        ("acknowledged", f"user:{mesh.admin_id}"),
+        ("resolved", f"user:{mesh.admin_id}"),
     ]
     assert timeline.entries[0].kind == "triggered"
 

@@ -20,11 +20,20 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.http import create_app
+from app.supervisor import grpc_server
 from edge.oncall.grpc import add_to_server
 from oncallnova.context import AppContext
 from oncallnova.db import migrate
 from oncallnova.db.engine import create_engine, create_sessions
+from oncallnova.security.bootstrap import ensure_bootstrap_admin
 from oncallnova.settings import Settings
+from tests.helpers import (
+    REDIS_URL,
+    TEST_ADMIN_PASSWORD,
+    TEST_JWT_SECRET,
+    bearer_channel,
+    login,
+)
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -51,22 +60,33 @@ class OnCallEdge:
 @pytest.fixture(scope="session")
 async def oncall_edge() -> AsyncIterator[OnCallEdge]:
     schema = "oc" + secrets.token_hex(5)
-    settings = Settings(database_url=PG_URL, database_schema=schema)
+    settings = Settings(
+        database_url=PG_URL,
+        database_schema=schema,
+        redis_url=REDIS_URL,  # the token deny-list
+        nats_namespace=schema,
+        jwt_secret=TEST_JWT_SECRET,
+        oncallnova_admin_password=TEST_ADMIN_PASSWORD,
+    )
     engine = create_engine(settings)
     await migrate.upgrade(engine, schema)
+    await ensure_bootstrap_admin(create_sessions(engine), settings)
     clock = Clock(datetime(2024, 3, 27, 11, 30, tzinfo=UTC))
     bus: Any = None  # the on-call edge publishes nothing
     ctx = AppContext(
         settings=settings, engine=engine, sessions=create_sessions(engine), bus=bus, clock=clock
     )
     app = create_app(ctx, ["oncall"])
-    server = grpc.aio.server()
+    server = grpc_server(ctx)
     add_to_server(server, ctx)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://oncall.test") as api:
+        # Tests act as the bootstrap admin, logged in as a person would.
+        token = await login(api, "admin", TEST_ADMIN_PASSWORD)
+        api.headers["Authorization"] = f"Bearer {token}"
+        channel = bearer_channel(f"127.0.0.1:{port}", token)
         yield OnCallEdge(ctx, clock, api, channel, engine)
     await channel.close()
     await server.stop(None)
