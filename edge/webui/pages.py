@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from edge.incidents import service as incidents
 from edge.incidents.services_rest import RotateIn
-from edge.webui import access, rota, views
+from edge.webui import access, analytics_view, borrowed, rota, views
 from edge.webui.access import Viewer
 from edge.webui.headers import SecureRoute
 from edge.webui.session import check_csrf, csrf_of, current_viewer, login_required
@@ -36,6 +36,9 @@ DASHBOARD_ROWS = 200
 PAGE_SIZES = (25, 50, 100)
 ROTA_DAYS = 14
 PAYLOADS_SHOWN = 50
+# The REST routes the analytics and mail pages are built on (other edges own them).
+ANALYTICS = "/api/v1/analytics"
+MAIL = "/api/v1/mail"
 FLASH = {
     "acknowledge": "Acknowledged.",
     "resolve": "Resolved.",
@@ -304,7 +307,9 @@ def router(ctx: AppContext, tpl: Jinja2Templates) -> APIRouter:
             return problem(request, viewer, error)
         from edge.webui.feed import last_sequence
 
-        return page(request, "incident_page.html", viewer, seq=await last_sequence(ctx.bus), **context)
+        return page(
+            request, "incident_page.html", viewer, seq=await last_sequence(ctx.bus), **context
+        )
 
     @ui.get("/ui/fragments/incident/{ref}", response_class=HTMLResponse)
     async def incident_fragment(request: Request, ref: str) -> Response:
@@ -617,14 +622,57 @@ def router(ctx: AppContext, tpl: Jinja2Templates) -> APIRouter:
         viewer = await current_viewer(request, ctx)
         if viewer is None:
             return login_required(request)
-        return page(request, "analytics.html", viewer)
+        raw_days = request.query_params.get("days", "30")
+        days = int(raw_days) if raw_days in ("7", "30", "90") else 30
+        context: dict[str, Any] = {"days": days, "available": True, "problem": None}
+        try:
+            period = {"days": days}
+            trends = await borrowed.get_json(request, ANALYTICS + "/trends", period)
+            times = await borrowed.get_json(request, ANALYTICS + "/mttr-distribution", period)
+            load = await borrowed.get_json(request, ANALYTICS + "/oncall-load", period)
+        except borrowed.Unavailable:
+            context["available"] = False
+        except OnCallNovaError as error:
+            context["problem"] = error.message
+        else:
+            context.update(
+                trends=trends,
+                stacks=analytics_view.day_stacks(trends.get("series", [])),
+                incidents=times.get("incidents", 0),
+                acknowledge=analytics_view.time_rows(times.get("time_to_acknowledge", {})),
+                resolve=analytics_view.time_rows(times.get("time_to_resolve", {})),
+                people=analytics_view.load_rows(load.get("people", [])),
+                gaps=load.get("gaps", {}),
+            )
+        return page(request, "analytics.html", viewer, **context)
 
     @ui.get("/mail", response_class=HTMLResponse)
     async def mail_page(request: Request) -> Response:
         viewer = await current_viewer(request, ctx)
         if viewer is None:
             return login_required(request)
-        return page(request, "mail.html", viewer)
+        context: dict[str, Any] = {"available": True, "problem": None, "messages": [], "total": 0}
+        try:
+            inbox = await borrowed.get_json(request, MAIL, {"limit": 100})
+            context.update(messages=inbox.get("messages", []), total=inbox.get("total", 0))
+        except borrowed.Unavailable:
+            context["available"] = False
+        except OnCallNovaError as error:
+            context["problem"] = error.message
+        return page(request, "mail.html", viewer, **context)
+
+    @ui.get("/mail/{mail_id}", response_class=HTMLResponse)
+    async def mail_message(request: Request, mail_id: int) -> Response:
+        viewer = await current_viewer(request, ctx)
+        if viewer is None:
+            return login_required(request)
+        try:
+            message = await borrowed.get_json(request, f"{MAIL}/{mail_id}")
+        except borrowed.Unavailable:
+            return page(request, "mail.html", viewer, available=False, problem=None, messages=[])
+        except OnCallNovaError as error:
+            return problem(request, viewer, error)
+        return page(request, "mail_message.html", viewer, message=message)
 
     return ui
 

@@ -71,6 +71,7 @@ REST_RULES: dict[str, Rule] = {
     "POST /services/{service_id}/rotate-key": CONSOLE,
     "GET /analytics": CONSOLE,
     "GET /mail": CONSOLE,
+    "GET /mail/{mail_id}": CONSOLE,
     # accounts and tokens
     "POST /api/v1/auth/login": PUBLIC,
     "POST /api/v1/auth/logout": READ,

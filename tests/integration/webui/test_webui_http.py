@@ -6,26 +6,16 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 
 from edge.webui.feed import last_sequence
 from oncallnova.auth import SESSION_COOKIE
 from tests.helpers import Mesh, eventually, pd_event
 from tests.integration.webui.console import Console, console, form_login, make_person
 from tests.integration.webui.seed import seed_world
-
-
-@pytest.fixture
-async def admin(http_base: str, mesh: Mesh) -> AsyncIterator[Console]:
-    """An admin logged in to the console through its login form."""
-    session = await console(http_base, mesh, "admin")
-    yield session
-    await session.client.aclose()
 
 
 async def open_incident(mesh: Mesh, service: dict[str, str], summary: str = "Disk full") -> dict:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from edge.webui import access, feed, rota, views
+from edge.webui import access, analytics_view, feed, rota, views
 from edge.webui.snippets import snippets
 from oncallnova import oncall as domain
 from oncallnova.security.principal import Principal
@@ -209,3 +209,40 @@ def test_who_may_see_and_act(who: access.Viewer, team: str | None, see: bool, ac
     assert access.can_see(who, team) is see
     assert access.can_act(who, team) is act
     assert access.can_manage_services(who) is (who is ADMIN)
+
+
+def test_day_stacks_stack_severities_bottom_up() -> None:
+    series = [
+        {"date": "2026-11-27", "total": 0, "by_severity": {"critical": 0, "error": 0, "warning": 0, "info": 0}},
+        {"date": "2026-11-28", "total": 4, "by_severity": {"critical": 1, "error": 0, "warning": 3, "info": 0}},
+        {"date": "2026-11-29", "total": 2, "by_severity": {"critical": 2, "error": 0, "warning": 0, "info": 0}},
+    ]  # fmt: skip
+    stacks = analytics_view.day_stacks(series, width=300, height=100)
+    assert [s.total for s in stacks] == [0, 4, 2]
+    assert stacks[0].parts == []
+    assert stacks[1].parts == [("critical", 75.0, 25.0, 1), ("warning", 0.0, 75.0, 3)]
+    assert stacks[2].parts == [("critical", 50.0, 50.0, 2)]
+    assert stacks[2].x == pytest.approx(201)
+
+
+def test_time_rows_list_overall_then_severities_then_services() -> None:
+    breakdown = {
+        "overall": {"count": 3, "p50": 60.0, "p90": 600.0, "p99": 900.0},
+        "by_severity": {"critical": {"count": 3, "p50": 60.0, "p90": 600.0, "p99": 900.0},
+                        "info": {"count": 0, "p50": None, "p90": None, "p99": None}},
+        "by_service": [{"service_id": "s1", "service_name": "checkout", "count": 3,
+                        "p50": 60.0, "p90": 600.0, "p99": 900.0}],
+    }  # fmt: skip
+    rows = analytics_view.time_rows(breakdown)
+    assert [r.label for r in rows] == ["All incidents", "critical", "checkout"]
+    assert (rows[0].count, rows[0].p50, rows[0].p99) == (3, 60.0, 900.0)
+
+
+def test_load_rows_keep_busy_people_busiest_first() -> None:
+    people = [
+        {"name": "Idle", "hours_on_call": 0, "incidents_assigned": 0},
+        {"name": "Ada", "hours_on_call": 12.5, "incidents_assigned": 1},
+        {"name": "Grace", "hours_on_call": 40, "incidents_assigned": 0},
+        {"name": "Linus", "hours_on_call": None, "incidents_assigned": 2},
+    ]
+    assert [p["name"] for p in analytics_view.load_rows(people)] == ["Grace", "Ada", "Linus"]
