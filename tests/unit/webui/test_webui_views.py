@@ -246,3 +246,36 @@ def test_load_rows_keep_busy_people_busiest_first() -> None:
         {"name": "Linus", "hours_on_call": None, "incidents_assigned": 2},
     ]
     assert [p["name"] for p in analytics_view.load_rows(people)] == ["Grace", "Ada", "Linus"]
+
+
+def test_the_mail_pages_render_the_inbox_answers() -> None:
+    from datetime import datetime as dt
+
+    from starlette.requests import Request
+
+    from edge.webui.pages import templates
+
+    env = templates().env
+    request = Request({"type": "http", "headers": [], "method": "GET", "path": "/mail"})
+    summary = {"id": 7, "message_id": "<m7@x>", "mail_from": "oncall@example.com",
+               "to": ["ada@example.com"], "subject": "[TRIGGERED] #12 Disk full <db1>",
+               "received_at": "2026-11-29T09:00:00Z"}  # fmt: skip
+    common = {"request": request, "viewer": None, "csrf": "", "now": dt.now(UTC), "path": "/mail"}
+    listing = env.get_template("mail.html").render(
+        **common, available=True, problem=None, messages=[summary], total=1
+    )
+    assert 'href="/mail/7"' in listing and "[TRIGGERED] #12 Disk full &lt;db1&gt;" in listing
+    one = env.get_template("mail_message.html").render(
+        **common,
+        message={
+            **summary,
+            "text": "Acknowledge: https://x/a?t=1",
+            "html": "<b>x</b>",
+            "raw": "...",
+        },
+    )
+    assert "Acknowledge: https://x/a?t=1" in one and "<b>x</b>" not in one
+    missing = env.get_template("mail.html").render(
+        **common, available=False, problem=None, messages=[]
+    )
+    assert "Not available yet" in missing
