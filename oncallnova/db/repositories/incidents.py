@@ -362,4 +362,3 @@ async def alerts_of_incident(session: AsyncSession, incident_id: str, limit: int
         .limit(limit)
     )
     return list(rows)
-
