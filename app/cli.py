@@ -56,6 +56,14 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
     settings = platform.settings
     base = f"http://{settings.host}:{settings.port}"
     lines = ["OnCallNova is running."]
+    if platform.generated_admin_password:
+        # Printed this once, to the terminal only (never logged): it is not stored anywhere.
+        lines += [
+            "  First start: an admin account was created; log in with",
+            "    username   admin",
+            f"    password   {platform.generated_admin_password}",
+            "  and change it (POST /api/v1/auth/password): it is not shown again.",
+        ]
     if platform.http is not None:
         lines += [
             f"  UI and API     {base}/",
@@ -70,17 +78,14 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
         lines.append(
             f"  NATS           {platform.nats.url} (embedded, data in {settings.data_dir})"
         )
+        from oncallnova.embedded_nats import PRODUCER_SUBJECTS
+
+        lines.append(
+            f"  NATS users     {platform.nats.data_dir / 'credentials.json'} "
+            f"(producer: publish {', '.join(PRODUCER_SUBJECTS)} only)"
+        )
     if platform.runners:
         lines.append(f"  workers        {', '.join(platform.runners)}")
-    if platform.generated_admin_password:
-        # Printed this once, to the terminal only (never logged): it is not stored anywhere.
-        lines += [
-            "",
-            "  First start: an admin account was created.",
-            "    username   admin",
-            f"    password   {platform.generated_admin_password}",
-            "  Change it after logging in (POST /api/v1/auth/password); it is not shown again.",
-        ]
     print("\n".join(lines), flush=True)
     waiter = asyncio.create_task(platform.wait())
     stopper = asyncio.create_task(stop.wait())
@@ -136,20 +141,25 @@ def _run_one(args: argparse.Namespace, kind: str, known: Mapping[str, object]) -
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from oncallnova.db import migrate
-    from oncallnova.db.engine import create_engine
+    from oncallnova.db.engine import create_engine, create_sessions
+    from oncallnova.security.bootstrap import ensure_bootstrap_admin
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-    async def run() -> None:
+    async def run() -> str | None:
         engine = create_engine(settings)
         try:
             await migrate.upgrade(engine, settings.database_schema)
+            # The bootstrap admin too (ONCALLNOVA_ADMIN_PASSWORD), as `up` would make it.
+            return await ensure_bootstrap_admin(create_sessions(engine), settings)
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    generated = asyncio.run(run())
     print("database is at the newest revision")
+    if generated:
+        print(f"an admin account was created: username admin, password {generated} (shown once)")
     return 0
 
 
@@ -198,7 +208,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.nats_url is None:
         print(
-            "set NATS_URL (for the embedded default: the NATS line `oncallnova up` printed)",
+            "set NATS_URL (for the embedded default: the NATS line `oncallnova up` printed, "
+            "as nats://oncallnova:<password>@127.0.0.1:<port> with the password from "
+            "<data dir>/nats/credentials.json)",
             file=sys.stderr,
         )
         return 2

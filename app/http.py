@@ -16,7 +16,7 @@ from edge.accounts import rest as accounts_rest
 from oncallnova.auth import authorize
 from oncallnova.context import AppContext
 from oncallnova.errors import OnCallNovaError
-from oncallnova.security.middleware import AuditLog, BodyLimit
+from oncallnova.security.middleware import AuditLog, BodyLimit, SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
     app.state.ctx = ctx
     app.add_middleware(AuditLog, ctx=ctx)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(OnCallNovaError)
     async def _domain_error(_: Request, error: OnCallNovaError) -> JSONResponse:

@@ -172,6 +172,8 @@ class Bench:
             "NATS_NAMESPACE": self.ns,
             "LOG_LEVEL": "WARNING",
             "FETCH_BATCH": str(args.batch),
+            # Edges refuse to start in services mode without a signing secret.
+            "JWT_SECRET": secrets.token_hex(32),
         }
         self.settings = Settings(
             database_url=PG,

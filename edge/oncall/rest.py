@@ -10,20 +10,22 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from edge.oncall import schemas
 from edge.oncall import service as svc
 from oncallnova import oncall as domain
-from oncallnova.auth import current_principal
+from oncallnova.auth import bearer, current_principal
 from oncallnova.db.models import oncall as rows
 from oncallnova.db.repositories import oncall as repo
 from oncallnova.db.types import utcnow
-from oncallnova.errors import Conflict, Forbidden, Unauthorized
+from oncallnova.errors import Conflict, Forbidden, NotAuthenticated, Unauthorized
 from oncallnova.oncall import ical
 from oncallnova.oncall.localtime import require_aware
+from oncallnova.security.guard import security_of
 from oncallnova.security.passwords import hash_password
 from oncallnova.security.principal import Principal
 
@@ -317,10 +319,23 @@ def router(ctx: "AppContext") -> APIRouter:
     async def schedule_feed(
         schedule_id: str,
         session: Session,
+        request: Request,
         start: datetime | None = None,
         end: datetime | None = None,
+        token: Annotated[
+            str | None, Query(description="the schedule's feed token (or send a bearer token)")
+        ] = None,
     ) -> Response:
-        """Every shift of the schedule as iCalendar; gaps are events too, so they are seen."""
+        """Every shift of the schedule as iCalendar; gaps are events too, so they are seen.
+        Calendar clients use the URL with `?token=` from `GET …/ical-feed`."""
+        stored = await session.scalar(
+            select(rows.Schedule.ical_feed_token).where(rows.Schedule.id == schedule_id)
+        )
+        if token is not None:
+            if stored is None or not hmac.compare_digest(token.encode(), stored.encode()):
+                raise Unauthorized("wrong feed token", field="token")
+        else:
+            await _bearer_caller(request)
         now = ctx.clock()
         start, end = svc.check_range(start or now - FEED_PAST, end or now + FEED_FUTURE)
         schedule = await repo.load_schedule(session, schedule_id, start, end)
@@ -330,6 +345,24 @@ def router(ctx: "AppContext") -> APIRouter:
             schedule.id, schedule.name, shifts, lambda user_id: users[user_id].name, now
         )
         return _ics(body, f"{schedule_id}.ics")
+
+    @api.get("/schedules/{schedule_id}/ical-feed", tags=["schedules", "calendar"])
+    async def get_schedule_feed(schedule_id: str, session: Session) -> schemas.ScheduleFeedOut:
+        """The schedule's feed URL path, token included."""
+        schedule = await repo.get_schedule(session, schedule_id)
+        if schedule.ical_feed_token is None:
+            schedule.ical_feed_token = rows.new_feed_token()
+        return _schedule_feed(schedule)
+
+    @api.post("/schedules/{schedule_id}/ical-feed", tags=["schedules", "calendar"])
+    async def rotate_schedule_feed(
+        schedule_id: str, session: Session, caller: Caller
+    ) -> schemas.ScheduleFeedOut:
+        """Issue a new feed token; the old URL stops working."""
+        schedule = await repo.get_schedule(session, schedule_id)
+        _may_edit(caller, schedule)
+        schedule.ical_feed_token = rows.new_feed_token()
+        return _schedule_feed(schedule)
 
     @api.get("/schedules/{schedule_id}", tags=["schedules"])
     async def get_schedule(schedule_id: str, session: Session) -> schemas.ScheduleOut:
@@ -534,6 +567,25 @@ def router(ctx: "AppContext") -> APIRouter:
         return await svc.who_is_on_call(session, schedule, escalation_policy, at or ctx.clock())
 
     return api
+
+
+def _schedule_feed(schedule: rows.Schedule) -> schemas.ScheduleFeedOut:
+    token = schedule.ical_feed_token or ""
+    return schemas.ScheduleFeedOut(
+        schedule_id=schedule.id,
+        token=token,
+        path=f"/api/v1/schedules/{schedule.id}.ics?token={token}",
+    )
+
+
+async def _bearer_caller(request: Request) -> Principal:
+    """The caller by bearer token, for a route that also takes a feed token."""
+    token, via_cookie = bearer(request)
+    if token is None:
+        raise NotAuthenticated("send ?token=<feed token> or 'Authorization: Bearer <token>'")
+    return await (await security_of(request.app.state.ctx)).authenticate(
+        token, via_cookie=via_cookie
+    )
 
 
 def _feed(user: rows.User) -> schemas.FeedOut:

@@ -104,6 +104,14 @@ class FeedOut(BaseModel):
     path: str
 
 
+class ScheduleFeedOut(BaseModel):
+    """A schedule's iCalendar feed URL: anyone holding it sees the schedule's shifts."""
+
+    schedule_id: str
+    token: str
+    path: str
+
+
 class TeamIn(_In):
     name: str = Field(min_length=1, max_length=255)
     description: str | None = None

@@ -120,7 +120,9 @@ REST_RULES: dict[str, Rule] = {
     # schedules (responders: their teams' schedules, checked on the schedule's team)
     "POST /api/v1/schedules": RESPOND,
     "GET /api/v1/schedules": READ,
-    "GET /api/v1/schedules/{schedule_id}.ics": READ,
+    "GET /api/v1/schedules/{schedule_id}.ics": FEED_TOKEN,  # ?token=, or a bearer token
+    "GET /api/v1/schedules/{schedule_id}/ical-feed": READ,
+    "POST /api/v1/schedules/{schedule_id}/ical-feed": RESPOND,  # the schedule's team
     "GET /api/v1/schedules/{schedule_id}": READ,
     "PUT /api/v1/schedules/{schedule_id}": RESPOND,
     "DELETE /api/v1/schedules/{schedule_id}": ADMIN,

@@ -28,7 +28,8 @@ COMPOSE_FILE = COMPOSE / "docker-compose.yml"
 DOCKER_HOST_PATHS = {"/var/run/docker.sock"}
 # Environment the platform's containers set that Settings does not read (yet): OpenTelemetry
 # reads OTEL_* itself; SMTP_* arrive with the notifier.
-NOT_SETTINGS = re.compile(r"^(OTEL_\w+|SMTP_HOST|SMTP_PORT)$")
+# Read by other programs (OpenTelemetry, the notifier, uvicorn), not by Settings.
+NOT_SETTINGS = re.compile(r"^(OTEL_\w+|SMTP_HOST|SMTP_PORT|FORWARDED_ALLOW_IPS)$")
 
 
 def _load(path: Path) -> Any:
@@ -137,7 +138,12 @@ def test_nats_is_a_three_node_jetstream_cluster_of_2_11_or_newer(compose: dict[s
 def test_nats_server_accepts_the_cluster_config() -> None:
     result = subprocess.run(
         [server_binary(), "-c", str(COMPOSE / "nats" / "nats.conf"), "-t"],
-        env={**os.environ, "SERVER_NAME": "nats-1"},
+        env={
+            **os.environ,
+            "SERVER_NAME": "nats-1",
+            "NATS_PASSWORD": "p" * 24,
+            "NATS_PRODUCER_PASSWORD": "q" * 24,
+        },
         capture_output=True,
         text=True,
         timeout=20,

@@ -54,9 +54,9 @@ async def machine_bus() -> AsyncIterator[Bus]:
 @pytest.fixture
 async def bundled_bus(tmp_path: Path) -> AsyncIterator[Bus]:
     server = EmbeddedNats(tmp_path / "nats")
-    await server.start()
+    url = await server.start()  # with the platform's credentials: the server wants them
     try:
-        bus = await _connect(server.url)
+        bus = await _connect(url)
         try:
             yield bus
         finally:

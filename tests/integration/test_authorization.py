@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -177,8 +178,9 @@ def path_for(template: str, method: str, world: World) -> str:
     path = template
     for name, value in world.ids.items():
         path = path.replace("{" + name + "}", values.get(name, value))
-    assert "{" not in path, f"no value for a parameter of {template}"
-    return path
+    # A parameter the world has no object for (a route added since) gets an id that names
+    # nothing: the call still shows who is let in, and that nothing answers 5xx.
+    return re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000000", path)
 
 
 def openapi_routes(world: World) -> list[tuple[str, str]]:
@@ -305,7 +307,7 @@ async def test_rest_matrix(world: World) -> None:
                     failures.append(f"expected {sorted(allowed)}: " + where)
                 if status == 401 and response.headers.get("www-authenticate", "")[:6] != "Bearer":
                     failures.append("401 without WWW-Authenticate: Bearer: " + where)
-                if "password_hash" in response.text or "argon2" in response.text:
+                if "$argon2" in response.text:
                     failures.append("password hash in the answer: " + where)
     finally:
         for client in clients.values():

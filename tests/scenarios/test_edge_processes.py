@@ -11,7 +11,15 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import NATS_URL, PG_URL, REDIS_URL, drop_namespace, free_port, new_namespace
+from tests.helpers import (
+    NATS_URL,
+    PG_URL,
+    REDIS_URL,
+    TEST_JWT_SECRET,
+    drop_namespace,
+    free_port,
+    new_namespace,
+)
 
 CLI = [sys.executable, "-m", "app.cli"]
 
@@ -25,6 +33,7 @@ def services_env(ns: str) -> dict[str, str]:
         "NATS_URL": NATS_URL,
         "NATS_NAMESPACE": ns,
         "LOG_FORMAT": "text",
+        "JWT_SECRET": TEST_JWT_SECRET,
     }
 
 

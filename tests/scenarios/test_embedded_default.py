@@ -19,6 +19,8 @@ from tests.helpers import free_port
 pytestmark = pytest.mark.embedded
 
 CLI = [sys.executable, "-m", "app.cli"]
+# The bootstrap admin's token, once the test has logged in.
+AUTH: dict[str, str] = {}
 
 
 def embedded_env() -> dict[str, str]:
@@ -69,10 +71,29 @@ def stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
+def read_banner(process: subprocess.Popen[str]) -> list[str]:
+    """The lines `oncallnova up` prints up to the end of its start-up banner (`workers …`)."""
+    lines: list[str] = []
+    assert process.stdout is not None
+    while not lines or not lines[-1].strip().startswith("workers"):
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError("exited before its banner:\n" + "".join(lines))
+        lines.append(line)
+    return lines
+
+
+def admin_password(banner: list[str]) -> str | None:
+    for line in banner:
+        if line.strip().startswith("password"):
+            return line.split()[-1]
+    return None
+
+
 def wait_for_incident(base: str, predicate, timeout: float = 20) -> dict:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        incidents = httpx.get(f"{base}/api/v1/incidents").json()["incidents"]
+        incidents = httpx.get(f"{base}/api/v1/incidents", headers=AUTH).json()["incidents"]
         matching = [i for i in incidents if predicate(i)]
         if matching:
             return matching[0]
@@ -85,7 +106,19 @@ def test_up_serves_everything_and_stops_cleanly_losing_nothing(tmp_path: Path) -
     base = f"http://127.0.0.1:{port}"
     process = start(tmp_path, port)
     try:
+        banner = read_banner(process)
+        password = admin_password(banner)
+        assert password, "".join(banner)
         wait_healthy(base, process)
+        # The admin logs in with the password printed once; without a token nothing is read.
+        assert httpx.get(f"{base}/api/v1/incidents").status_code == 401
+        login = httpx.post(
+            f"{base}/api/v1/auth/login", json={"username": "admin", "password": password}
+        )
+        assert login.status_code == 200, login.text
+        AUTH["Authorization"] = f"Bearer {login.json()['access_token']}"
+        secret_file = tmp_path / "jwt_secret"
+        assert secret_file.stat().st_mode & 0o077 == 0
         created = subprocess.run(
             [*CLI, "service", "create", "checkout", "--json", "--data-dir", str(tmp_path)],
             env=embedded_env(), capture_output=True, text=True, check=True,
@@ -112,11 +145,19 @@ def test_up_serves_everything_and_stops_cleanly_losing_nothing(tmp_path: Path) -
     finally:
         output = stop(process)
     assert "stopped" in output
+    # Printed once in the banner, never logged.
+    assert password not in output
+    assert password not in (tmp_path / "nats" / "nats-server.log").read_text()
     assert (tmp_path / "oncallnova.db").exists()
     assert (tmp_path / "nats" / "jetstream").is_dir()
 
+    secret = secret_file.read_text()
     process = start(tmp_path, port)
     try:
+        # The admin exists: no new password; the signing secret is the same, so the token
+        # from before the restart still works.
+        assert admin_password(read_banner(process)) is None
+        assert secret_file.read_text() == secret
         wait_healthy(base, process)
         incident = wait_for_incident(base, lambda i: i["dedup_key"] == "embedded-1")
         deadline = time.monotonic() + 20

@@ -92,6 +92,10 @@ class Schedule(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # The secret in the schedule's iCalendar feed URL (calendar clients cannot send headers).
+    ical_feed_token: Mapped[str | None] = mapped_column(
+        String(64), unique=True, default=new_feed_token
+    )
 
     layers: Mapped[list[ScheduleLayer]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="ScheduleLayer.position"

@@ -36,6 +36,9 @@ def upgrade() -> None:
             "uq_services_previous_integration_key", ["previous_integration_key"]
         )
     op.create_index("ix_services_team_id", "services", ["team_id"])
+    with op.batch_alter_table("schedules") as batch:
+        batch.add_column(sa.Column("ical_feed_token", sa.String(64)))
+        batch.create_unique_constraint("uq_schedules_ical_feed_token", ["ical_feed_token"])
     op.create_table(
         "api_tokens",
         sa.Column("id", sa.String(36), nullable=False),
@@ -92,6 +95,9 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     op.drop_table("api_tokens")
+    with op.batch_alter_table("schedules") as batch:
+        batch.drop_constraint("uq_schedules_ical_feed_token", type_="unique")
+        batch.drop_column("ical_feed_token")
     op.drop_index("ix_services_team_id", "services")
     with op.batch_alter_table("services") as batch:
         batch.drop_constraint("uq_services_previous_integration_key", type_="unique")
