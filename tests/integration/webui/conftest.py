@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.helpers import Mesh
-from tests.integration.webui.console import Console, console
+from tests.integration.webui.console import Console, console, retire
 
 
 @pytest.fixture
@@ -16,3 +16,4 @@ async def admin(http_base: str, mesh: Mesh) -> AsyncIterator[Console]:
     session = await console(http_base, mesh, "admin")
     yield session
     await session.client.aclose()
+    await retire(mesh, session.person)

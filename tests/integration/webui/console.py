@@ -45,6 +45,17 @@ async def form_login(
     )  # fmt: skip
 
 
+async def retire(mesh: Mesh, person: Person) -> None:
+    """Make a test's extra admin a viewer again: the shared mesh keeps one admin, as other
+    tests (the last admin cannot be removed) expect."""
+    from oncallnova.db.models.oncall import User
+
+    async with mesh.ctx.sessions.begin() as session:
+        user = await session.get(User, person.user_id)
+        if user is not None:
+            user.role = "viewer"
+
+
 class Console:
     """A logged-in browser session on the real port: cookies kept, CSRF token at hand."""
 
