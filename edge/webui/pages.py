@@ -3,6 +3,7 @@ commands the REST API sends. Forms work without JavaScript; `static/app.js` make
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from schemas.incident_v1 import CommandAction
 TEMPLATES = Path(__file__).parent / "templates"
 OPEN = ["triggered", "acknowledged"]
 DASHBOARD_ROWS = 200
+DAY_SAMPLE = 1000
 PAGE_SIZES = (25, 50, 100)
 ROTA_DAYS = 14
 PAYLOADS_SHOWN = 50
@@ -128,14 +130,18 @@ def router(ctx: AppContext, tpl: Jinja2Templates) -> APIRouter:
                 statuses=OPEN,
                 teams=viewer.teams,
             )
-            day_rows, _ = await repo.list_incidents(
+            # The newest DAY_SAMPLE incidents of the day give the medians and the chart; the
+            # counts are exact whatever the day's size.
+            day_rows, day_total = await repo.list_incidents(
                 session,
-                limit=500,
+                limit=DAY_SAMPLE,
                 offset=0,
                 teams=viewer.teams,
                 since=now - timedelta(hours=24),
             )
+            day_alerts = await repo.alerts_since(session, now - timedelta(hours=24), viewer.teams)
         figures = views.day_figures(day_rows, now)
+        figures = dataclasses.replace(figures, incidents=day_total, alerts=day_alerts)
         hours = [(now - timedelta(hours=24 - n)).strftime("%H:%M") for n in range(24)]
         ordered = views.sort_open(open_rows)
         return page(
@@ -151,6 +157,7 @@ def router(ctx: AppContext, tpl: Jinja2Templates) -> APIRouter:
             triggered=sum(1 for i in open_rows if i.status == "triggered"),
             acknowledged=sum(1 for i in open_rows if i.status == "acknowledged"),
             figures=figures,
+            sampled=day_total > DAY_SAMPLE,
             hour_bars=views.bar_chart(figures.per_hour, hours),
         )
 
@@ -524,7 +531,7 @@ def router(ctx: AppContext, tpl: Jinja2Templates) -> APIRouter:
                 "schedule.html",
                 viewer,
                 status=error.status_code,
-                can_edit=True,
+                can_edit=can_edit_schedule(viewer, context["row"].team_id),
                 override_error=error.message,
                 **context,
             )

@@ -362,3 +362,13 @@ async def alerts_of_incident(session: AsyncSession, incident_id: str, limit: int
         .limit(limit)
     )
     return list(rows)
+
+
+async def alerts_since(
+    session: AsyncSession, since: datetime, teams: Iterable[str] | None = None
+) -> int:
+    """How many alerts arrived since `since` on the services `teams` may see (None: all)."""
+    query = select(func.count()).select_from(Alert).where(Alert.received_at >= since)
+    if teams is not None:
+        query = query.where(Alert.service_id.in_(select(Service.id).where(visible_services(teams))))
+    return int(await session.scalar(query) or 0)

@@ -336,3 +336,33 @@ async def test_rotating_the_key_gives_a_new_one(
     assert f"/api/v1/integrations/alertmanager/{new_key.group(1)}" in revealed.text
     sent = await mesh.api.post("/v2/enqueue", json=pd_event(new_key.group(1), dedup_key="rotated"))
     assert sent.status_code == 202
+
+
+async def test_dashboard_counts_the_days_incidents_and_alerts_exactly(
+    http_base: str, mesh: Mesh
+) -> None:
+    team = await mesh.create_team()
+    service = await mesh.create_service(team_id=team)
+    session = await console(http_base, mesh, "viewer", [team])
+
+    async def figures() -> dict[str, int]:
+        page = (await session.client.get("/")).text
+        found = re.findall(r'<span class="label">([^<]+)</span><span class="value">(\d+)<', page)
+        return {label: int(value) for label, value in found}
+
+    # Services of no team are everyone's, so other tests' incidents count too: compare before
+    # and after this test's own one incident of three alerts.
+    before = await figures()
+    for _ in range(3):
+        sent = await mesh.api.post("/v2/enqueue", json=pd_event(service["key"], dedup_key="same"))
+        assert sent.status_code == 202
+
+    async def three_alerts() -> bool:
+        rows = await mesh.incidents(service["id"])
+        return len(rows) == 1 and rows[0]["alert_count"] == 3
+
+    await eventually(three_alerts)
+    after = await figures()
+    await session.client.aclose()
+    assert after["Incidents, 24 h"] - before["Incidents, 24 h"] == 1, (before, after)
+    assert after["Alerts received, 24 h"] - before["Alerts received, 24 h"] == 3, (before, after)
