@@ -7,8 +7,9 @@ writes, the CSRF header. Routes read the result with `current_principal` / `curr
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from oncallnova.context import AppContext
 from oncallnova.errors import Forbidden, NotAuthenticated
@@ -21,6 +22,13 @@ SESSION_COOKIE = "oncallnova_session"
 CSRF_COOKIE = "oncallnova_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Declares the bearer scheme in the OpenAPI document (the "Authorize" button of /docs); the
+# header itself is read by `bearer`, which also accepts the session cookie.
+BEARER_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An access token from POST /api/v1/auth/login, or an API token (ocn_…).",
+)
 
 
 def bearer(request: Request) -> tuple[str | None, bool]:
@@ -41,7 +49,10 @@ def route_rule(request: Request) -> Rule | None:
     return rest_rule(request.method, path)
 
 
-async def authorize(request: Request) -> None:
+async def authorize(
+    request: Request,
+    _declared: HTTPAuthorizationCredentials | None = Depends(BEARER_SCHEME),
+) -> None:
     """Allow the request or raise 401/403; never reached by a route without a rule."""
     rule = route_rule(request)
     if rule is None:

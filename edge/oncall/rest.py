@@ -22,7 +22,7 @@ from oncallnova.auth import bearer, current_principal
 from oncallnova.db.models import oncall as rows
 from oncallnova.db.repositories import oncall as repo
 from oncallnova.db.types import utcnow
-from oncallnova.errors import Conflict, Forbidden, NotAuthenticated, Unauthorized
+from oncallnova.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, Unauthorized
 from oncallnova.oncall import ical
 from oncallnova.oncall.localtime import require_aware
 from oncallnova.security.guard import security_of
@@ -160,6 +160,8 @@ def router(ctx: "AppContext") -> APIRouter:
     async def create_user(body: schemas.UserIn, session: Session) -> schemas.UserOut:
         """Create a user (admins); email and username must be unique. With a `password` the
         user can log in, with the `role` given (viewer by default)."""
+        if body.email is None or body.name is None:
+            raise InvalidInput("email: required unless a username is given", field="email")
         user = await repo.create_user(
             session,
             name=body.name,

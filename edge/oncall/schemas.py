@@ -6,7 +6,7 @@ import re
 from datetime import datetime, time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from oncallnova.errors import InvalidInput
 from oncallnova.oncall.localtime import zone
@@ -38,8 +38,11 @@ RoleName = Literal["admin", "responder", "viewer"]
 
 
 class UserIn(_In):
-    name: str = Field(min_length=1, max_length=255)
-    email: str = Field(max_length=320, examples=["ada@example.com"])
+    """`name` defaults to the username; `email` may be left out when a `username` is given (a
+    login without a mailbox gets `<username>@oncallnova.invalid`)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    email: str | None = Field(default=None, max_length=320, examples=["ada@example.com"])
     time_zone: str = Field(default="UTC", examples=["Europe/Paris"])
     contact_methods: list[ContactMethod] = Field(default_factory=list)
     username: str | None = Username
@@ -49,10 +52,19 @@ class UserIn(_In):
 
     @field_validator("email")
     @classmethod
-    def _email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
             raise ValueError("not an email address")
         return value
+
+    @model_validator(mode="after")
+    def _identity(self) -> UserIn:
+        # Without either, the route answers 422 naming `email`.
+        if self.email is None and self.username is not None:
+            self.email = f"{self.username}@oncallnova.invalid"
+        if self.name is None and self.email is not None:
+            self.name = self.username or self.email.split("@")[0]
+        return self
 
     @field_validator("time_zone")
     @classmethod

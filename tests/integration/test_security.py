@@ -430,3 +430,19 @@ async def test_schedule_feed_by_its_own_token(mesh: Mesh) -> None:
     assert rotated["token"] != feed["token"]
     assert (await mesh.anonymous.get(feed["path"])).status_code == 401
     assert (await mesh.anonymous.get(rotated["path"])).status_code == 200
+
+
+async def test_admin_creates_a_login_with_username_role_and_password(mesh: Mesh) -> None:
+    username = f"grace-{secrets.token_hex(3)}"
+    made = await mesh.api.post(
+        "/api/v1/users",
+        json={"username": username, "password": "grace-password", "role": "responder"},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["role"] == "responder" and made.json()["username"] == username
+    assert "password" not in made.json()
+    token = await login(mesh.anonymous, username, "grace-password")
+    async with mesh.client_for(token) as client:
+        assert (await client.get("/api/v1/auth/me")).json()["role"] == "responder"
+    nameless = await mesh.api.post("/api/v1/users", json={"password": "x-long-password"})
+    assert nameless.status_code == 422 and nameless.json()["error"]["field"] == "email"
