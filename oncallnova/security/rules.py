@@ -15,7 +15,7 @@ from typing import Literal
 
 from oncallnova.security.roles import Role
 
-Access = Literal["user", "public", "integration_key", "feed_token", "metrics"]
+Access = Literal["user", "public", "integration_key", "feed_token", "metrics", "console"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ PUBLIC = Rule("public")
 INTEGRATION_KEY = Rule("integration_key")
 FEED_TOKEN = Rule("feed_token")
 METRICS = Rule("metrics")
+# The web console's pages: they read the session cookie themselves (edge/webui/session.py,
+# through the same Security service), send people without one to /login, and check the CSRF
+# token of every form; what they show and allow is asked of the same Principal.
+CONSOLE = Rule("console")
 READ = Rule(role=Role.viewer)
 RESPOND = Rule(role=Role.responder)
 ADMIN = Rule(role=Role.admin)
@@ -45,7 +49,29 @@ SELF = Rule(role=Role.viewer, owner="user_id")
 REST_RULES: dict[str, Rule] = {
     "GET /healthz": PUBLIC,
     "GET /metrics": METRICS,
-    "GET /": PUBLIC,  # the UI's page; its data comes from the API
+    # the web console (edge/webui)
+    "GET /": CONSOLE,
+    "GET /login": CONSOLE,
+    "POST /login": CONSOLE,
+    "POST /logout": CONSOLE,
+    "GET /static/{name}": PUBLIC,
+    "GET /ui/events": CONSOLE,
+    "GET /ui/fragments/counts": CONSOLE,
+    "GET /ui/fragments/incident-row/{ref}": CONSOLE,
+    "GET /ui/fragments/incident/{ref}": CONSOLE,
+    "GET /incidents": CONSOLE,
+    "POST /incidents/bulk": CONSOLE,
+    "GET /incidents/{ref}": CONSOLE,
+    "POST /incidents/{ref}/{action}": CONSOLE,
+    "GET /oncall": CONSOLE,
+    "GET /schedules/{schedule_id}": CONSOLE,
+    "POST /schedules/{schedule_id}/overrides": CONSOLE,
+    "GET /services": CONSOLE,
+    "GET /services/{service_id}": CONSOLE,
+    "POST /services/{service_id}/rotate-key": CONSOLE,
+    "GET /analytics": CONSOLE,
+    "GET /mail": CONSOLE,
+    "GET /mail/{mail_id}": CONSOLE,
     # accounts and tokens
     "POST /api/v1/auth/login": PUBLIC,
     "POST /api/v1/auth/logout": READ,

@@ -137,7 +137,10 @@ def test_up_serves_everything_and_stops_cleanly_losing_nothing(tmp_path: Path) -
             assert response.status_code == 202, response.text
         incident = wait_for_incident(base, lambda i: i["alert_count"] == 3)
         assert incident["status"] == "triggered"
-        assert httpx.get(f"{base}/").status_code == 200
+        # The console sends a browser without a session to its login form.
+        console = httpx.get(f"{base}/")
+        assert console.status_code == 303 and console.headers["location"] == "/login?next=%2F"
+        assert "Log in to OnCallNova" in httpx.get(f"{base}/login").text
         assert "oncallnova_worker_messages_handled" in httpx.get(f"{base}/metrics").text
         assert httpx.get(f"{base}/docs").status_code == 200
         # Accepted just before shutdown: must survive the restart.

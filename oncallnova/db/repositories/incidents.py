@@ -428,3 +428,24 @@ async def copy_services(session: AsyncSession, services: Iterable[Service]) -> N
     ]
     if rows:
         await session.execute(insert_ignoring_duplicates(session, Service), rows)
+
+
+async def alerts_of_incident(session: AsyncSession, incident_id: str, limit: int) -> list[Alert]:
+    """The alerts attached to an incident, oldest first (their raw payloads included)."""
+    rows = await session.scalars(
+        select(Alert)
+        .where(Alert.incident_id == incident_id)
+        .order_by(Alert.received_at, Alert.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def alerts_since(
+    session: AsyncSession, since: datetime, teams: Iterable[str] | None = None
+) -> int:
+    """How many alerts arrived since `since` on the services `teams` may see (None: all)."""
+    query = select(func.count()).select_from(Alert).where(Alert.received_at >= since)
+    if teams is not None:
+        query = query.where(Alert.service_id.in_(select(Service.id).where(visible_services(teams))))
+    return int(await session.scalar(query) or 0)
