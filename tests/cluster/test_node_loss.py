@@ -44,6 +44,11 @@ from tests.helpers import (
 COMPOSE_CONF = Path(__file__).resolve().parents[2] / "compose" / "nats" / "nats.conf"
 ALERTS = 300
 KILL_AT = 100
+# The compose config reads the users' passwords from the environment, as the containers do.
+PASSWORDS = {
+    "NATS_PASSWORD": "cluster-oncallnova-pw",
+    "NATS_PRODUCER_PASSWORD": "cluster-producer-pw",
+}
 
 
 def node_config(name: str, port: int, http: int, route: int, routes: list[int], store: Path) -> str:
@@ -76,11 +81,12 @@ class Node:
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"nats://oncallnova:{PASSWORDS['NATS_PASSWORD']}@127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [server_binary(), "-c", str(self.config)],
+            env={**os.environ, **PASSWORDS},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
