@@ -44,8 +44,13 @@ async def get_json(request: Request, path: str, params: dict[str, Any] | None = 
     return response.json()
 
 
+# What the app answers for a path no route matches (its HTTPException handler's shape), as
+# opposed to an API's own "no such object", which names what is missing.
+NO_ROUTE = {"error": {"code": "not_found", "message": "Not Found"}}
+
+
 def _no_route(response: httpx.Response) -> bool:
     try:
-        return bool(response.json() == {"detail": "Not Found"})
+        return bool(response.json() == NO_ROUTE)
     except ValueError:
         return False
