@@ -60,6 +60,7 @@ DESCRIPTIONS = {
     404: "No such object",
     409: "Conflicts with stored data",
     413: "Body over 512 KB; the connection is closed",
+    410: "The link was already used, or has expired",
     415: "Not a JSON body",
     422: "Invalid input; `field` names it",
     503: "The broker is down: nothing was stored, retry after `Retry-After` seconds",
@@ -97,6 +98,9 @@ RULES: tuple[Rule, ...] = (
     Rule(frozenset({"get"}), r"^/api/v1/oncall$", (404,)),
     Rule(frozenset({"get"}), r"^/api/v1/users/\{user_id\}/oncall\.ics$", (401,)),
     Rule(frozenset({"post"}), r"^/api/v1/auth/login$", (401, 429)),
+    Rule(frozenset({"get"}), r"^/api/v1/schedules/\{schedule_id\}\.ics$", (401,)),
+    # Email action links: a token that is not this incident's (403), expired or used (410).
+    Rule(frozenset({"get", "post"}), r"^/api/v1/actions/", (403, 404, 410)),
     Rule(frozenset({"post"}), PAGERDUTY, (429,)),
     Rule(frozenset({"post"}), KEYED, (429,)),
 )

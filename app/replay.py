@@ -23,6 +23,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from oncallnova.bus import declarations
 from oncallnova.bus.connection import Bus, Outgoing, connect
 from oncallnova.db.engine import create_engine, create_sessions
 from oncallnova.db.repositories import incidents as repo
@@ -34,6 +35,8 @@ from schemas.subjects import ALERT_RECEIVED
 
 # How long the last message may take to arrive before the range is taken as read.
 IDLE_S = 2.0
+# What `--into` runs: the stages whose decisions a replay compares.
+REPLAY_WORKERS = ("fingerprinter", "correlator", "lifecycle")
 
 
 class ReplayError(Exception):
@@ -230,9 +233,7 @@ async def into_namespace(
         }
     )
     await _copy_services(settings, isolated)
-    platform = Platform(
-        isolated, ["fingerprinter", "correlator", "lifecycle"], [], serve_http=False
-    )
+    platform = Platform(isolated, list(REPLAY_WORKERS), [], serve_http=False)
     ctx = await platform.start()
     try:
         previous: datetime | None = None
@@ -279,14 +280,22 @@ async def _copy_services(live: Settings, isolated: Settings) -> None:
 
 
 async def _until_drained(bus: Bus, timeout_s: float) -> None:
-    """Until every consumer of the namespace has handed out and seen acked all it holds."""
+    """Until the replay's workers have handed out and seen acked all their consumers hold
+    (other workers' consumers, such as the metrics', do not run in a replay)."""
+    ours = {
+        durable
+        for decl in declarations.consumers()
+        if decl.durable in REPLAY_WORKERS
+        for durable in decl.durables()
+    }
     deadline = asyncio.get_running_loop().time() + timeout_s
     quiet = 0
     while asyncio.get_running_loop().time() < deadline:
         busy = 0
         for stream in ("ALERTS", "INCIDENT_COMMANDS"):
             for info in await bus.js.consumers_info(bus.stream(stream)):
-                busy += (info.num_pending or 0) + (info.num_ack_pending or 0)
+                if info.name in ours:
+                    busy += (info.num_pending or 0) + (info.num_ack_pending or 0)
         quiet = quiet + 1 if busy == 0 else 0
         if quiet >= 3:  # three quiet looks: what one stage emitted has reached the next
             return

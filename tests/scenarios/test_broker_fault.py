@@ -14,7 +14,13 @@ import httpx
 import pytest
 
 from tests.helpers import free_port
-from tests.scenarios.test_embedded_default import start, stop, wait_healthy
+from tests.scenarios.test_embedded_default import (
+    admin_password,
+    read_banner,
+    start,
+    stop,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.embedded
 
@@ -97,9 +103,16 @@ async def test_broker_killed_under_load_loses_nothing_accepted_and_stores_nothin
     base = f"http://127.0.0.1:{port}"
     process = start(tmp_path / "data", port)
     try:
+        password = admin_password(read_banner(process))
         wait_healthy(base, process)
         async with httpx.AsyncClient(base_url=base, timeout=30, trust_env=False) as client:
-            service = (await client.post("/api/v1/services", json={"name": "fault"})).json()
+            login = await client.post(
+                "/api/v1/auth/login", json={"username": "admin", "password": password}
+            )
+            auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            service = (
+                await client.post("/api/v1/services", json={"name": "fault"}, headers=auth)
+            ).json()
         child = nats_child(process.pid)
 
         accepted, refused = await _load(base, service["integration_key"], child)
@@ -108,7 +121,9 @@ async def test_broker_killed_under_load_loses_nothing_accepted_and_stores_nothin
         wait_healthy(base, process, timeout=30)  # back by itself, the platform never exited
         assert nats_child(process.pid) != child
         assert len(accepted) > 50, (len(accepted), len(refused))
-        async with httpx.AsyncClient(base_url=base, timeout=30, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            base_url=base, timeout=30, trust_env=False, headers=auth
+        ) as client:
             deadline = time.monotonic() + 60
             found = await _dedup_keys(client, service["id"])
             while not accepted <= found and time.monotonic() < deadline:
