@@ -32,46 +32,25 @@ async def _correlator(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
     return CorrelatorWorker(ctx, await window_store(ctx))
 
 
-async def _fingerprinter(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
-    return FingerprinterWorker(ctx)
+def _needs_only_context(
+    worker: Callable[[AppContext], Worker],  # type: ignore[type-arg]
+) -> Callable[[AppContext], Awaitable[Worker]]:  # type: ignore[type-arg]
+    """The factory of a worker built from the process context alone."""
 
+    async def build(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
+        return worker(ctx)
 
-async def _lifecycle(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
-    return LifecycleWorker(ctx)
-
-
-async def _escalator(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
-    return EscalatorWorker(ctx)
-
-
-async def _notifier(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
-    return NotifierWorker(ctx)
-
-
-async def _webhook_fanout(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
-    return WebhookFanoutWorker(ctx)
-
-
-async def _webhooker(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
-    return WebhookerWorker(ctx)
-
-
-async def _metrics(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
-    return IncidentMetricsWorker(ctx)
-
-
-async def _metrics_alerts(ctx: AppContext) -> Worker:  # type: ignore[type-arg]
-    return AlertMetricsWorker(ctx)
+    return build
 
 
 WORKERS: dict[str, Callable[[AppContext], Awaitable[Worker]]] = {  # type: ignore[type-arg]
-    "fingerprinter": _fingerprinter,
+    "fingerprinter": _needs_only_context(FingerprinterWorker),
     "correlator": _correlator,
-    "lifecycle": _lifecycle,
-    "escalator": _escalator,
-    "notifier": _notifier,
-    "webhook_fanout": _webhook_fanout,
-    "webhooker": _webhooker,
-    "metrics": _metrics,
-    "metrics_alerts": _metrics_alerts,
+    "lifecycle": _needs_only_context(LifecycleWorker),
+    "escalator": _needs_only_context(EscalatorWorker),
+    "notifier": _needs_only_context(NotifierWorker),
+    "webhook_fanout": _needs_only_context(WebhookFanoutWorker),
+    "webhooker": _needs_only_context(WebhookerWorker),
+    "metrics": _needs_only_context(IncidentMetricsWorker),
+    "metrics_alerts": _needs_only_context(AlertMetricsWorker),
 }
