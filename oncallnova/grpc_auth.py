@@ -7,7 +7,6 @@ one is UNAUTHENTICATED, too small a role PERMISSION_DENIED (mapped from the doma
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -15,6 +14,7 @@ import grpc
 
 from oncallnova.context import AppContext
 from oncallnova.errors import Forbidden, NotAuthenticated
+from oncallnova.grpc_unary import Behaviour, UnaryInterceptor
 from oncallnova.security.guard import security_of
 from oncallnova.security.principal import Principal
 from oncallnova.security.rules import grpc_rule
@@ -41,20 +41,11 @@ def bearer_from(metadata: Any) -> str | None:
     return None
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(UnaryInterceptor):
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
-        method = handler_call_details.method
+    def wrap(self, inner: Behaviour, method: str) -> Behaviour:
         rule = grpc_rule(method)
         ctx = self.ctx
 
@@ -75,8 +66,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 _principal.reset(reset)
 
-        return grpc.unary_unary_rpc_method_handler(
-            authorized,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return authorized

@@ -7,13 +7,14 @@ anything unexpected is logged and answered INTERNAL without internals (no SQL, n
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 import nats.errors
 
 from oncallnova.errors import OnCallNovaError
+from oncallnova.grpc_unary import Behaviour, UnaryInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -41,33 +42,24 @@ class _Undecodable:
 _UNDECODABLE = _Undecodable()
 
 
-def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    # grpc answers a deserializer's exception with UNKNOWN and the exception's class in the
-    # message; the handler below answers INVALID_ARGUMENT in plain words instead.
-    if deserializer is None:
-        return None
+class ErrorInterceptor(UnaryInterceptor):
+    def deserializer(
+        self, deserializer: Callable[[bytes], Any] | None
+    ) -> Callable[[bytes], Any] | None:
+        # grpc answers a deserializer's exception with UNKNOWN and the exception's class in the
+        # message; `guarded` answers INVALID_ARGUMENT in plain words instead.
+        if deserializer is None:
+            return None
 
-    def deserialize(data: bytes) -> Any:
-        try:
-            return deserializer(data)
-        except Exception:
-            return _UNDECODABLE
+        def deserialize(data: bytes) -> Any:
+            try:
+                return deserializer(data)
+            except Exception:
+                return _UNDECODABLE
 
-    return deserialize
+        return deserialize
 
-
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
-        method = handler_call_details.method
-
+    def wrap(self, inner: Behaviour, method: str) -> Behaviour:
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if request is _UNDECODABLE:
                 await context.abort(
@@ -89,8 +81,4 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 log.exception("gRPC %s failed", method)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=_tolerant(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
-        )
+        return guarded

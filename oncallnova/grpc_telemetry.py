@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from opentelemetry import trace
 
 from oncallnova import telemetry
+from oncallnova.grpc_unary import Behaviour, UnaryInterceptor
 from oncallnova.process_metrics import ProcessMetrics
 
 
-class TelemetryInterceptor(grpc.aio.ServerInterceptor):
+class TelemetryInterceptor(UnaryInterceptor):
     """Outermost interceptor: sees the status the error interceptor settled on."""
 
     def __init__(self, metrics: ProcessMetrics) -> None:
         self.metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
-        method = handler_call_details.method
+    def wrap(self, inner: Behaviour, method: str) -> Behaviour:
         histogram = self.metrics.grpc_duration
 
         async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -54,8 +45,4 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 histogram.labels(method, code).observe(time.perf_counter() - started)
 
-        return grpc.unary_unary_rpc_method_handler(
-            measured,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return measured
