@@ -452,7 +452,11 @@ async def load_schedule(
 async def _schedule_domain(
     session: AsyncSession, row: Schedule, start: datetime, end: datetime
 ) -> domain.Schedule:
-    overrides = await list_overrides(session, row.id, start, end)
+    return schedule_domain(row, await list_overrides(session, row.id, start, end))
+
+
+def schedule_domain(row: Schedule, overrides: Sequence[ScheduleOverride]) -> domain.Schedule:
+    """The pure schedule a stored one describes, with the overrides given."""
     return domain.Schedule(
         id=row.id,
         name=row.name,
@@ -653,9 +657,22 @@ async def count_engineers_on_call(session: AsyncSession, at: datetime) -> int:
             )
         ),
     )
-    for row in await session.scalars(select(Schedule).where(active)):
-        schedule = await _schedule_domain(session, row, at, at + timedelta(microseconds=1))
-        user_id = domain.render(schedule, at, at + timedelta(microseconds=1))[0].user_id
+    # A fixed number of queries whatever the number of schedules (the exporter runs this on
+    # every scrape): the schedules with their layers (selectin), then every override in force.
+    rows = list(await session.scalars(select(Schedule).where(active)))
+    in_force: dict[str, list[ScheduleOverride]] = {}
+    for override in await session.scalars(
+        select(ScheduleOverride).where(
+            ScheduleOverride.schedule_id.in_([row.id for row in rows]),
+            ScheduleOverride.start <= at,
+            ScheduleOverride.end > at,
+        )
+    ):
+        in_force.setdefault(override.schedule_id, []).append(override)
+    instant = at + timedelta(microseconds=1)
+    for row in rows:
+        schedule = schedule_domain(row, in_force.get(row.id, []))
+        user_id = domain.render(schedule, at, instant)[0].user_id
         if user_id is not None:
             on_call.add(user_id)
     return len(on_call)
