@@ -19,6 +19,7 @@ import secrets
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,25 @@ def quantiles(values: list[float]) -> str:
         f"n={len(ordered)} p50={p50 * 1000:.0f} ms p99={p99 * 1000:.0f} ms "
         f"max={ordered[-1] * 1000:.0f} ms mean={statistics.mean(ordered) * 1000:.0f} ms"
     )
+
+
+async def until(done: Callable[[], bool], seconds: float) -> None:
+    """Poll `done` every 0.2 s for at most `seconds`."""
+    deadline = time.perf_counter() + seconds
+    while not done() and time.perf_counter() < deadline:
+        await asyncio.sleep(0.2)
+
+
+async def offer(one: Callable[[int], Awaitable[None]], rate: float, total: int) -> None:
+    """Start `one(0)` … `one(total - 1)` at `rate` per second, then wait for them all."""
+    began = time.perf_counter()
+    tasks = []
+    for i in range(total):
+        delay = began + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
 
 
 async def timers(count: int, spread: float) -> None:
@@ -109,21 +129,9 @@ async def page(rate: float, seconds: float) -> None:
 
         # Warm up: one page end to end first (workers started, caches and rules written).
         await one(-1)
-        for _ in range(600):
-            if "-1" in received:
-                break
-            await asyncio.sleep(0.2)
-        began = time.perf_counter()
-        tasks = []
-        for i in range(total):
-            delay = began + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
-        deadline = time.perf_counter() + 60
-        while len(received) < total + 1 and time.perf_counter() < deadline:
-            await asyncio.sleep(0.2)
+        await until(lambda: "-1" in received, 120)
+        await offer(one, rate, total)
+        await until(lambda: len(received) >= total + 1, 60)
         await sub.unsubscribe()
         accepted.pop("-1", None)
         latencies = [received[k] - accepted[k] for k in accepted if k in received]

@@ -23,7 +23,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ingest import NATS, PG, REDIS, RawHttp, free_port  # noqa: E402
-from bench.paging import quantiles  # noqa: E402
+from bench.paging import offer, quantiles, until  # noqa: E402
 from oncallnova.db import migrate  # noqa: E402
 from oncallnova.db.engine import create_engine  # noqa: E402
 from oncallnova.settings import Settings  # noqa: E402
@@ -127,23 +127,11 @@ async def main(rate: float, seconds: float) -> None:
         # the keep-alive connections open after it, before the server's idle timeout.
         await http.open()
         await one(-1)
-        for _ in range(600):
-            if "-1" in received:
-                break
-            await asyncio.sleep(0.2)
+        await until(lambda: "-1" in received, 120)
         await http.close()
         await http.open()
-        began = time.perf_counter()
-        tasks = []
-        for i in range(total):
-            delay = began + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
-        deadline = time.perf_counter() + 60
-        while len(received) < total + 1 and time.perf_counter() < deadline:
-            await asyncio.sleep(0.2)
+        await offer(one, rate, total)
+        await until(lambda: len(received) >= total + 1, 60)
         await http.close()
         accepted.pop("-1", None)
         latencies = [received[k] - accepted[k] for k in accepted if k in received]
