@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from schemas.alert_v1 import CanonicalAlertV1
 from schemas.incident_v1 import INCIDENT_EVENT_TYPES, IncidentCommandV1, IncidentEventV1
 from schemas.paging_v1 import NotificationRequestedV1, WebhookDeliveryRequestedV1
+from schemas.roster_v1 import RosterBeatV1
 
 ALERT_FORMATS: tuple[str, ...] = ("pagerduty", "alertmanager", "grafana", "generic", "change")
 
@@ -138,6 +139,12 @@ DLQ = Topic(
     None,
     "Messages that failed validation or ran out of deliveries; key = consumer.",
 )
+WORKER_ROSTER = Topic(
+    "WORKER_ROSTER",
+    "worker.roster.v1.{key}",
+    RosterBeatV1,
+    "Copies of a partitioned worker announcing themselves (core NATS, no stream); key = consumer.",
+)
 
 CATALOGUE: dict[str, Topic] = {
     t.name: t
@@ -149,5 +156,6 @@ CATALOGUE: dict[str, Topic] = {
         NOTIFICATION_REQUESTED,
         WEBHOOK_DELIVERY_REQUESTED,
         DLQ,
+        WORKER_ROSTER,
     )
 }

@@ -9,8 +9,12 @@ A partitioned worker pulls from one consumer per partition in the priority group
 (pinned client): the server gives each partition to one copy at a time and, once that copy has
 sent no pull for the consumer's pin timeout, to another. The puller keeps its pin id per
 consumer, sends a pull at least every `KEEPALIVE_S` for each so a busy copy keeps its
-partitions, and asks for the partitions it does not prefer only after `STANDBY_AFTER_S`, so
-copies given different `--partitions` start out owning those.
+partitions. Which partitions a copy asks for comes from one of two places:
+- a `Roster` (the default): the copies announce themselves and each pulls only its even share,
+  recomputed as copies come and go; a partition that stops being this copy's share is handed
+  over once nothing of it is in hand (per-key order holds across the handover);
+- `--partitions` (static): the named ones first, the others as a standby after
+  `STANDBY_AFTER_S`, so copies given different `--partitions` start out owning those.
 
 Everything fetched and not yet acked is "held": past a third of `ack_wait` the puller sends
 `in_progress` for it, so nothing is redelivered while it waits or is worked on. On stop,
@@ -33,6 +37,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.client import JetStreamContext
+
+from oncallnova.bus.roster import Roster
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,8 @@ class _Consumer:
     open: deque[list[float]] = field(default_factory=deque)
     pin: str = ""
     last_pull: float = 0.0
+    #: partition index (its place in the durables' order)
+    index: int = 0
 
 
 class Puller:
@@ -96,6 +104,7 @@ class Puller:
         group: str | None = None,
         preferred: set[str] | None = None,
         progress_after_s: float | None = None,
+        roster: Roster | None = None,
     ) -> None:
         self.nc = nc
         self.stream = stream
@@ -109,9 +118,13 @@ class Puller:
                 name,
                 f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{name}",
                 preferred=preferred is None or name in preferred,
+                index=index,
             )
-            for name in names
+            for index, name in enumerate(names)
         }
+        # With a roster, the share is all there is: no standby pulls (the roster is the
+        # failover: a vanished copy's share is recomputed onto the others).
+        self.roster = roster if group else None
         # Keep about two batches coming so the next one is ready while this one is handled.
         self.share = max(1, (2 * batch) // len(names))
         self.ready: deque[Msg] = deque()
@@ -126,6 +139,9 @@ class Puller:
 
     async def start(self) -> None:
         self.started_at = time.monotonic()
+        if self.roster is not None:
+            await self.roster.start()
+            self._rebalance()
         for consumer in self.consumers.values():
             consumer.inbox = self.nc.new_inbox()
             consumer.sub = await self.nc.subscribe(
@@ -176,7 +192,29 @@ class Puller:
             self.held.pop(msg.reply, None)
 
     def _active(self, consumer: _Consumer, now: float) -> bool:
+        if self.roster is not None:
+            return consumer.preferred
         return consumer.preferred or now - self.started_at >= STANDBY_AFTER_S
+
+    def _rebalance(self) -> None:
+        """Take the share the roster gives this copy now."""
+        assert self.roster is not None
+        mine = self.roster.share(len(self.consumers))
+        for consumer in self.consumers.values():
+            consumer.preferred = consumer.index in mine
+
+    def _releasable(self, now: float) -> list[_Consumer]:
+        """Owned partitions that are no longer this copy's share and have nothing in hand, and
+        no pull request of ours still open (whatever it brought would be in hand)."""
+        busy = {entry[2] for entry in self.held.values()}
+        return [
+            c
+            for c in self.consumers.values()
+            if c.pin
+            and not c.preferred
+            and c.durable not in busy
+            and now - c.last_pull > self.expires_s
+        ]
 
     async def _pull(self, consumer: _Consumer, count: int, now: float) -> None:
         request: dict[str, object] = {"batch": count, "expires": int(self.expires_s * 1e9)}
@@ -233,6 +271,11 @@ class Puller:
             await asyncio.sleep(interval)
             now = time.monotonic()
             try:
+                if self.roster is not None and self.pulling:
+                    self._rebalance()
+                    released = self._releasable(now)
+                    if released:
+                        await asyncio.gather(*(self._unpin_one(c) for c in released))
                 if self.group and self.pulling:
                     await self._request_more()
                     for consumer in self.consumers.values():
@@ -276,6 +319,10 @@ class Puller:
         return self._stopped
 
     async def _drain(self) -> None:
+        if self.roster is not None:
+            # Goodbye first: the other copies start asking for this copy's share now, and get
+            # each partition the moment it is handed over.
+            await self.roster.stop()
         for consumer in self.consumers.values():
             if consumer.sub is not None:
                 with contextlib.suppress(Exception):
@@ -339,3 +386,5 @@ class Puller:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        if self.roster is not None:
+            await self.roster.stop()

@@ -40,6 +40,7 @@ from oncallnova import telemetry
 from oncallnova.bus import declarations
 from oncallnova.bus.connection import Bus, Outgoing, stored_too_late
 from oncallnova.bus.pull import Puller
+from oncallnova.bus.roster import Roster
 from schemas.envelope import (
     DLQ_CONSUMER,
     DLQ_DELIVERIES,
@@ -49,7 +50,7 @@ from schemas.envelope import (
     MSG_ID,
     Envelope,
 )
-from schemas.subjects import DLQ
+from schemas.subjects import DLQ, WORKER_ROSTER
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,8 @@ class WorkerRunner(Generic[T]):
         self.fetch_timeout = fetch_timeout
         self.backoff = backoff
         self.stats = WorkerStats()
-        #: partitions this copy asks for first (the others only as a standby); None: all
+        #: partitions this copy asks for first (the others only as a standby); None: an even
+        #: share among the running copies, from the roster
         self.partitions = partitions
         self.puller: Puller | None = None
         self.given_back = 0
@@ -281,9 +283,12 @@ class WorkerRunner(Generic[T]):
     def new_puller(self) -> Puller:
         """A puller on this worker's consumers (one per partition), as `run` uses."""
         durables = self.decl.durables()
-        preferred = None
+        preferred = roster = None
         if self.decl.partitions and self.partitions is not None:
             preferred = {self.decl.partition_durable(p) for p in self.partitions}
+        elif self.decl.partitions:
+            subject = self.bus.full(WORKER_ROSTER.subject(self.worker.consumer))
+            roster = Roster(self.bus.nc, subject)
         return Puller(
             self.bus.nc,
             self.bus.stream(self.decl.stream),
@@ -292,6 +297,7 @@ class WorkerRunner(Generic[T]):
             group=declarations.OWNER_GROUP if self.decl.partitions else None,
             preferred=preferred,
             progress_after_s=self.decl.ack_wait_s / 3,
+            roster=roster,
         )
 
     async def run(self) -> None:

@@ -24,6 +24,7 @@ from app.supervisor import QuietServer
 from oncallnova.db.models.incidents import Alert, ChangeEvent
 from schemas.subjects import DLQ
 from tests.helpers import Mesh, namespaced_mesh
+from tests.integration.copies import copies  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
