@@ -208,10 +208,11 @@ class Bench:
         for name in WORKERS:
             copies = self.args.lifecycle_copies if name == "lifecycle" else self.args.copies
             for index in range(copies):
-                # Partitioned workers: each copy takes its share of the partitions first.
-                share = ["--partitions", partition_share(index, copies)] if copies > 1 else []
-                if name == "fingerprinter":
-                    share = []
+                # Partitioned workers: the copies share the partitions through their roster,
+                # or (--shares manual) each is given its share with --partitions.
+                share = []
+                if copies > 1 and self.args.shares == "manual" and name != "fingerprinter":
+                    share = ["--partitions", partition_share(index, copies)]
                 self.procs.append(subprocess.Popen([*cli, "worker", name, *share], env=self.env))
         self.procs.append(
             subprocess.Popen(
@@ -468,6 +469,12 @@ def main() -> None:
     )
     parser.add_argument("--copies", type=int, default=1, help="processes per worker")
     parser.add_argument("--lifecycle-copies", type=int, default=1, help="lifecycle processes")
+    parser.add_argument(
+        "--shares",
+        choices=["roster", "manual"],
+        default="roster",
+        help="how copies of partitioned workers split the partitions",
+    )
     parser.add_argument("--batch", type=int, default=256, help="FETCH_BATCH for the workers")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--paths", default="nats,http")
