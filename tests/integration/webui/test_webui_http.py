@@ -8,11 +8,14 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
+from fastapi.routing import APIRoute
 
 from app.http import create_app
+from edge.webui import pages
 from edge.webui.feed import last_sequence
 from oncallnova.auth import SESSION_COOKIE
 from tests.helpers import Mesh, eventually, pd_event
@@ -102,6 +105,28 @@ async def test_logout_revokes_the_session(http_base: str, mesh: Mesh) -> None:
     ) as replay:
         assert (await replay.get("/")).status_code == 303
     await session.client.aclose()
+
+
+async def test_every_console_route_turns_away_a_request_without_a_session(
+    http: httpx.AsyncClient,
+) -> None:
+    """Every route the console's areas register, read from the router so a new one is covered:
+    a page sends the person to log in, a fragment the live feed fetches answers a bare 401, both
+    with the security headers. (The client's bearer token is not a console session.)"""
+    # Registering the routes touches no context: none is needed to list them.
+    routes = pages.router(None, pages.templates()).routes
+    assert len(routes) == 17
+    for route in routes:
+        assert isinstance(route, APIRoute)
+        path = re.sub(r"\{[^}]+\}", "7", route.path)
+        for method in route.methods:
+            response = await http.request(method, path)
+            if path.startswith("/ui/fragments/"):
+                assert response.status_code == 401, (method, path)
+            else:
+                assert response.status_code == 303, (method, path, response.text[:200])
+                assert response.headers["location"] == "/login?next=" + quote(path, safe="")
+            assert response.headers["x-frame-options"] == "DENY", (method, path)
 
 
 async def test_every_page_has_a_strict_csp_and_no_inline_script_or_style(
