@@ -128,13 +128,14 @@ def register(ui: APIRouter, console: Console) -> None:
     @ui.get("/incidents/{ref}", response_class=HTMLResponse)
     @console.signed_in
     async def incident_page(request: Request, viewer: Viewer, ref: str) -> Response:
+        # The stream position before the incident is read: the live part resumes after it, so
+        # an event landing while the page is built is replayed rather than skipped.
+        seq = await last_sequence(ctx.bus)
         try:
             context = await incident_context(ref, viewer)
         except OnCallNovaError as error:
             return console.problem(request, viewer, error)
-        return console.page(
-            request, "incident_page.html", viewer, seq=await last_sequence(ctx.bus), **context
-        )
+        return console.page(request, "incident_page.html", viewer, seq=seq, **context)
 
     @ui.get("/ui/fragments/incident/{ref}", response_class=HTMLResponse)
     @console.signed_in_fragment
