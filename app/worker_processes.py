@@ -36,15 +36,18 @@ log = logging.getLogger(__name__)
 # processes than cores only adds context switches and SQLite lock waits).
 MAX_DEFAULT_PROCESSES = 4
 
-# Relative CPU per alert of each worker in a storm (from the embedded storm's profile: the
-# lifecycle's transaction dominates; fingerprinting and correlation are about half of it each;
-# the paging workers only see incident changes). Used to spread workers over the children.
+# Relative CPU per alert of each worker in a storm of new incidents (estimates from the
+# storms' profiles: the lifecycle's transaction dominates; fingerprinting and correlation are
+# about half of it each; metrics, the escalator and the webhook fan-out handle every incident
+# event, the notifier and webhooker only what is paged). Used to spread workers over children.
 WEIGHTS: dict[str, float] = {
     "lifecycle": 4.0,
     "fingerprinter": 2.0,
     "correlator": 2.0,
     "metrics_alerts": 1.0,
     "metrics": 1.0,
+    "escalator": 1.0,
+    "webhook_fanout": 0.5,
 }
 LIGHT_WEIGHT = 0.25
 

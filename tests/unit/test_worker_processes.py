@@ -44,10 +44,11 @@ def test_the_busy_stages_are_kept_apart() -> None:
     first, second = assign_workers(WORKERS, 2)
     assert "lifecycle" in first and "lifecycle" not in second
     assert {"fingerprinter", "correlator"} <= set(second)
-    # four busy stages, four processes: one each
+    # with more processes the heaviest stage gets one to itself, the next two one each
     groups = assign_workers(WORKERS, 4)
-    busy = ["lifecycle", "fingerprinter", "correlator", "metrics_alerts"]
-    assert sorted(next(i for i, g in enumerate(groups) if b in g) for b in busy) == [0, 1, 2, 3]
+    assert ["lifecycle"] in groups
+    where = {name: i for i, group in enumerate(groups) for name in group}
+    assert len({where["lifecycle"], where["fingerprinter"], where["correlator"]}) == 3
 
 
 def test_stats_survive_the_report_file() -> None:
