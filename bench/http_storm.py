@@ -305,19 +305,27 @@ def main() -> None:
     for round_no in range(args.rounds):
         order = args.processes if round_no % 2 == 0 else list(reversed(args.processes))
         for processes in order:
-            row: dict[str, object] = {"round": round_no + 1, "system": "oncallnova"}
+            row: dict[str, object] = {
+                "round": round_no + 1,
+                "system": "oncallnova",
+                "load_average": round(os.getloadavg()[0], 1),
+            }
             row.update(run_platform(processes, args))
             print(json.dumps(row), flush=True)
             results.append(row)
         if not args.no_alertmanager:
-            row = {"round": round_no + 1, "system": "alertmanager"}
+            row = {
+                "round": round_no + 1,
+                "system": "alertmanager",
+                "load_average": round(os.getloadavg()[0], 1),
+            }
             row.update(run_alertmanager(args))
             print(json.dumps(row), flush=True)
             results.append(row)
     print()
-    print("| round | system | accepted/s | committed/s during load | committed ÷ accepted "
-          "| drain s | CPU s parent / workers / nats |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---|")
+    print("| round | system | load avg | accepted/s | committed/s during load "
+          "| committed ÷ accepted | drain s | CPU s parent / workers / nats |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     for r in results:
         if r["system"] == "alertmanager":
             print(
@@ -325,7 +333,7 @@ def main() -> None:
             )
             continue
         print(
-            f"| {r['round']} | WORKER_PROCESSES={r['worker_processes']} "
+            f"| {r['round']} | WORKER_PROCESSES={r['worker_processes']} | {r['load_average']} "
             f"| {r['accepted_per_s']:,.0f} | {r['committed_per_s']:,.0f} "
             f"| {r['committed_over_accepted']:.2f} | {r['drain_s']:.1f} "
             f"| {r['cpu_parent_s']:.1f} / {r['cpu_workers_s']:.1f} / {r['cpu_nats_s']:.1f} |"
