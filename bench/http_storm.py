@@ -329,7 +329,8 @@ def main() -> None:
     for r in results:
         if r["system"] == "alertmanager":
             print(
-                f"| {r['round']} | Alertmanager 0.25 | {r['accepted_per_s']:,.0f} | – | – | – | – |"
+                f"| {r['round']} | Alertmanager 0.25 | {r['load_average']} "
+                f"| {r['accepted_per_s']:,.0f} | – | – | – | – |"
             )
             continue
         print(
