@@ -84,7 +84,10 @@ async def _serve(platform) -> None:  # type: ignore[no-untyped-def]
             f"  NATS users     {platform.nats.data_dir / 'credentials.json'} "
             f"(producer: publish {', '.join(PRODUCER_SUBJECTS)} only)"
         )
-    if platform.runners:
+    if platform.children:
+        groups = "; ".join(", ".join(child.names) for child in platform.children)
+        lines.append(f"  workers        {groups} ({len(platform.children)} processes)")
+    elif platform.runners:
         lines.append(f"  workers        {', '.join(platform.runners)}")
     print("\n".join(lines), flush=True)
     waiter = asyncio.create_task(platform.wait())
@@ -121,20 +124,30 @@ def cmd_edge(args: argparse.Namespace) -> int:
 
 
 def _run_one(args: argparse.Namespace, kind: str, known: Mapping[str, object]) -> int:
-    """One worker or one edge alone: the database is migrated by `oncallnova migrate` or `up`."""
+    """One worker (or several, `a,b`) or one edge alone: the database is migrated by
+    `oncallnova migrate` or `up`. Without NATS_URL a worker joins the platform running on the
+    data directory (its embedded broker), if one runs there."""
     from app.supervisor import only
+    from oncallnova.embedded_nats import broker_url, running_url
 
-    if args.name not in known:
-        print(f"unknown {kind} {args.name!r}; one of: {', '.join(known)}", file=sys.stderr)
-        return 2
-    names = [args.name]
+    names = [n.strip() for n in args.name.split(",")] if kind == "worker" else [args.name]
+    for name in names:
+        if name not in known:
+            print(f"unknown {kind} {name!r}; one of: {', '.join(known)}", file=sys.stderr)
+            return 2
+    settings = _settings(args)
     platform = only(
-        _settings(args),
+        settings,
         workers=names if kind == "worker" else (),
         edges=names if kind == "edge" else (),
     )
     platform.run_migrations = False
     platform.share_port = kind == "edge"
+    if kind == "worker":
+        if settings.embedded and running_url(settings.data_dir) is not None:
+            platform.broker = broker_url(None, settings.data_dir)
+        platform.stats_file = getattr(args, "stats_file", None)
+        platform.parent_pid = getattr(args, "parent_pid", None)
     asyncio.run(_serve(platform))
     return 0
 
@@ -387,8 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser(
         "worker",
-        help="run one worker (fingerprinter, correlator, lifecycle, escalator, notifier, "
-        "webhook_fanout, webhooker)",
+        help="run one worker, or several as a,b (fingerprinter, correlator, lifecycle, "
+        "escalator, notifier, webhook_fanout, webhooker, metrics, metrics_alerts)",
     )
     worker.add_argument("name")
     worker.add_argument(
@@ -396,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="worker_partitions",
         help="partitions this copy takes first, e.g. 0-2,5 (correlator, lifecycle; default all)",
     )
+    # Set by `oncallnova up` for the worker processes it supervises.
+    worker.add_argument("--stats-file", type=Path, help=argparse.SUPPRESS)
+    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     common(worker)
     worker.set_defaults(func=cmd_worker)
 

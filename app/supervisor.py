@@ -1,8 +1,10 @@
-"""The supervisor: starts the chosen workers and edges in one process and stops them cleanly.
+"""The supervisor: starts the chosen workers and edges and stops them cleanly.
 
 `oncallnova up` runs all of them; `oncallnova worker NAME` / `edge NAME` run one. Start order:
 (embedded nats-server) → database migrations → bus + provisioning → workers → HTTP/gRPC.
 Stop order is the reverse, and each worker finishes the batch in hand before the bus drains.
+With `worker_processes` ≥ 2 (`WORKER_PROCESSES`, `oncallnova up` only) the workers run in
+child processes this one starts, restarts and stops (`app/worker_processes.py`).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,6 +26,14 @@ from grpc_reflection.v1alpha import reflection
 from app.edges import EDGES, add_grpc_services, grpc_service_names
 from app.http import create_app
 from app.metrics_port import serve_process_metrics
+from app.worker_processes import (
+    RemoteRunner,
+    WorkerProcess,
+    assign_workers,
+    follow_parent,
+    report_stats,
+    worker_process_count,
+)
 from app.workers import WORKERS
 from oncallnova.bus import declarations
 from oncallnova.bus.connection import Bus, connect
@@ -69,6 +81,16 @@ class Platform:
     # The bootstrap admin's generated password, when this start made one (printed once).
     generated_admin_password: str | None = None
     metrics_server: Any = None
+    # ≥ 2: the workers run in this many child processes instead of in this one.
+    worker_processes: int = 1
+    children: list[WorkerProcess] = field(default_factory=list)
+    # Set in a child: the running platform's broker (no embedded server of its own), where to
+    # report its counters, and the supervisor to follow.
+    broker: str | None = None
+    stats_file: Path | None = None
+    parent_pid: int | None = None
+    # How long start() waits for the children to report their workers running.
+    children_start_s: float = 90.0
 
     async def start(self) -> AppContext:
         """Bring everything up; returns the shared context (tests use it directly)."""
@@ -79,7 +101,9 @@ class Platform:
         if self.edge_names:
             # Refuse to start an edge without a usable signing secret (MissingSecret).
             jwt_secret(settings)
-        if settings.embedded:
+        if self.broker is not None:
+            nats_url = self.broker
+        elif settings.embedded:
             self.nats = EmbeddedNats(settings.data_dir / "nats")
             nats_url = await self.nats.start()
             # Restarted with backoff if it dies; if it cannot come back, wait() raises and
@@ -100,7 +124,9 @@ class Platform:
             bus=bus,
             clock=system_clock,
         )
-        for name in self.worker_names:
+        if self.worker_processes >= 2:
+            await self._start_children()
+        for name in self.local_workers():
             worker = await WORKERS[name](self.ctx)
             runner = WorkerRunner(
                 bus,
@@ -112,6 +138,12 @@ class Platform:
             self.ctx.runners[name] = runner
             self.ctx.components[f"worker:{name}"] = runner.is_running
             self.tasks.append(asyncio.create_task(runner.run(), name=f"worker:{name}"))
+        if self.stats_file is not None:
+            self.tasks.append(
+                asyncio.create_task(report_stats(self.stats_file, self.runners), name="stats")
+            )
+        if self.parent_pid is not None:
+            self.tasks.append(asyncio.create_task(follow_parent(self.parent_pid), name="parent"))
         if self.edge_names:
             self.grpc_server = grpc_server(self.ctx)
             if add_grpc_services(self.grpc_server, self.ctx, self.edge_names):
@@ -134,6 +166,33 @@ class Platform:
                 self.ctx, settings.host, settings.metrics_port
             )
         return self.ctx
+
+    def local_workers(self) -> list[str]:
+        """The workers this process runs itself (none when children run them)."""
+        return [] if self.worker_processes >= 2 else list(self.worker_names)
+
+    async def _start_children(self) -> None:
+        """One child per group of workers; returns once every worker reports running."""
+        assert self.ctx is not None
+        groups = assign_workers(self.worker_names, self.worker_processes)
+        for index, names in enumerate(groups):
+            child = WorkerProcess(index, names, self.settings.data_dir)
+            await child.start()
+            self.children.append(child)
+            for name in names:
+                remote = RemoteRunner(name, child)
+                self.ctx.runners[name] = remote
+                self.ctx.components[f"worker:{name}"] = remote.is_running
+            self.tasks.append(asyncio.create_task(child.supervise(), name=f"workers-{index}"))
+        deadline = asyncio.get_running_loop().time() + self.children_start_s
+        while not all(r.is_running() for r in self.ctx.runners.values()):
+            for task in self.tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if asyncio.get_running_loop().time() > deadline:
+                waiting = [n for n, r in self.ctx.runners.items() if not r.is_running()]
+                raise RuntimeError(f"worker processes did not start: {', '.join(waiting)}")
+            await asyncio.sleep(0.1)
 
     async def _start_http(self) -> None:
         assert self.ctx is not None
@@ -172,6 +231,11 @@ class Platform:
             await self.grpc_server.stop(grace=5)
         for runner in self.runners.values():
             runner.stop()
+        # Children stop before the broker, so they can give back what they fetched.
+        await asyncio.gather(*(child.stop() for child in self.children))
+        for task in self.tasks:
+            if task.get_name() in ("stats", "parent"):
+                task.cancel()
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=30)
         if self.ctx is not None:
@@ -228,7 +292,13 @@ def _always() -> bool:
 
 
 def everything(settings: Settings) -> Platform:
-    return Platform(settings, list(WORKERS), list(EDGES))
+    """`oncallnova up`: every worker and edge; the workers in WORKER_PROCESSES children."""
+    return Platform(
+        settings,
+        list(WORKERS),
+        list(EDGES),
+        worker_processes=worker_process_count(settings, os.cpu_count()),
+    )
 
 
 def only(settings: Settings, workers: Iterable[str] = (), edges: Iterable[str] = ()) -> Platform:

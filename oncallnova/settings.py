@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # Partitions a copy of a partitioned worker (correlator, lifecycle) asks for first, as
     # `0-2,5`; it takes the others only when no copy holds them. Empty: all alike.
     worker_partitions: str = Field(default="", pattern=r"^[0-9,\- ]*$")
+    # `oncallnova up`: child processes the workers are spread over, so the HTTP edge and the
+    # workers do not share one core. Unset: one per CPU, at most 4 (1 on a single CPU); 0 or
+    # 1: every worker in the one process, beside the edges.
+    worker_processes: int | None = Field(default=None, ge=0, le=16)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     # --- security (see docs/security.md) ---

@@ -1,11 +1,13 @@
 """Correlation windows: which incident a fingerprint maps to, for a limited time.
 
 Taken atomically so any number of correlators agree: Redis `SET NX PX … GET` in services
-mode, NATS KV `create` with a per-key TTL on the embedded default.
+mode, NATS KV `create` with a per-key TTL on the embedded default. Either store answers a
+batch in one round trip when its windows are open (a pipeline; pipelined KV reads).
 """
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
@@ -67,29 +69,37 @@ class RedisWindows(WindowStore):
 
 
 class KvWindows(WindowStore):
+    """Windows in a NATS KV bucket. A batch reads every key at once (the requests are
+    pipelined on the one connection: one round trip however many keys), then creates only
+    the missing ones, again all at once. The common case, a key whose window is already open,
+    costs that single read; a create that loses a race to another correlator copy reads the
+    winner's value, so every copy still agrees."""
+
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
 
     async def claim(self, candidates: Mapping[str, str], ttl_s: float) -> dict[str, str]:
-        held: dict[str, str] = {}
-        for key, candidate in candidates.items():
-            try:
-                await self.kv.create(
-                    key, candidate.encode(), msg_ttl=ttl_s
-                )  # whole seconds: Settings refuses others
-                held[key] = candidate
-            except KeyWrongLastSequenceError:
-                current = await self._get(key)
-                held[key] = current or candidate
-        return held
+        held = await self.peek(list(candidates))
+        missing = [key for key in candidates if key not in held]
+        taken = await asyncio.gather(
+            *(self._create(key, candidates[key], ttl_s) for key in missing)
+        )
+        held.update(zip(missing, taken, strict=True))
+        return {key: held[key] for key in candidates}
 
     async def peek(self, keys: list[str]) -> dict[str, str]:
-        found = {}
-        for key in keys:
-            value = await self._get(key)
-            if value is not None:
-                found[key] = value
-        return found
+        values = await asyncio.gather(*(self._get(key) for key in keys))
+        return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
+
+    async def _create(self, key: str, candidate: str, ttl_s: float) -> str:
+        """The candidate if this create opened the window, else whoever's create did."""
+        try:
+            # Whole seconds: Settings refuses other windows without Redis.
+            await self.kv.create(key, candidate.encode(), msg_ttl=ttl_s)
+        except KeyWrongLastSequenceError:
+            # Another copy created it between our read and our create: theirs wins.
+            return await self._get(key) or candidate
+        return candidate
 
     async def _get(self, key: str) -> str | None:
         try:
