@@ -118,7 +118,7 @@ async def test_broker_killed_under_load_loses_nothing_accepted_and_stores_nothin
         accepted, refused = await _load(base, service["integration_key"], child)
         print(f"broker killed under load: {len(accepted)} accepted, {len(refused)} refused")
 
-        wait_healthy(base, process, timeout=30)  # back by itself, the platform never exited
+        wait_healthy(base, process, timeout=120)  # back by itself, the platform never exited
         assert nats_child(process.pid) != child
         assert len(accepted) > 50, (len(accepted), len(refused))
         async with httpx.AsyncClient(
@@ -158,7 +158,7 @@ def test_up_exits_non_zero_when_the_broker_cannot_come_back(tmp_path: Path) -> N
                 os.kill(child, signal.SIGKILL)
                 killed.add(child)
             time.sleep(0.01)
-        output, _ = process.communicate(timeout=60)
+        output, _ = process.communicate(timeout=120)
         assert process.returncode not in (0, None), output
         assert "could not be restarted" in output, output
         assert len(killed) > 1  # it was restarted, more than once, before giving up
