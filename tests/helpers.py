@@ -259,9 +259,12 @@ async def namespaced_mesh(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 15.0, interval: float = 0.05
+    check: Callable[[], Awaitable[Any]], timeout: float = 30.0, interval: float = 0.05
 ) -> Any:
-    """Poll `check` until it returns a truthy value (returned) or time runs out (fails)."""
+    """Poll `check` until it returns a truthy value (returned) or time runs out (fails).
+
+    The default is generous on purpose: it ends as soon as the condition holds, and on a loaded
+    2-core machine a trip through the mesh can take many seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

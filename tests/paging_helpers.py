@@ -207,7 +207,7 @@ class Paging:
         response = await self.api.get(f"/api/v1/incidents/{incident_id}/timeline")
         return response.json()["timeline"]
 
-    async def mail_to(self, address: str, count: int = 1, timeout: float = 15.0) -> list[Mail]:
+    async def mail_to(self, address: str, count: int = 1, timeout: float = 30.0) -> list[Mail]:
         """Wait until `address` has `count` messages; returns them."""
 
         async def arrived() -> list[Mail] | None:

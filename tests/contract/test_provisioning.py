@@ -134,5 +134,5 @@ async def test_provision_on_the_bundled_server_adds_a_kv_bucket_with_per_key_ttl
             return True
         return False
 
-    await eventually(expired, timeout=5)
+    await eventually(expired, timeout=20)
     await kv.create("svc1.fp1", b"incident-2", msg_ttl=1)  # the window can be taken again

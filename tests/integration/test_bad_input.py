@@ -392,7 +392,7 @@ async def test_nul_character_is_refused_or_kept(
     body = change(ENDPOINTS["pagerduty"].good(service["key"]))
     response = await send(http, "pagerduty", service["key"], body)
     if response.status_code == 202:
-        await eventually(lambda: mesh.incidents(service["id"]), timeout=3)
+        await eventually(lambda: mesh.incidents(service["id"]))
     else:
         assert_names_field("pagerduty", response, field, 400)
 

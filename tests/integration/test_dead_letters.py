@@ -98,7 +98,7 @@ async def test_invalid_producer_message_is_dead_lettered_and_does_not_block(
     async def ours() -> list | None:
         return await letters_for(dead_letters, mark, bad_id)
 
-    [letter] = await eventually(ours, timeout=10)
+    [letter] = await eventually(ours)
     assert letter.headers[REASON].startswith(reason), letter.headers[REASON]
     assert letter.headers[DLQ_SUBJECT] == bad_subject
     assert letter.headers[DLQ_CONSUMER] == "fingerprinter"
@@ -131,8 +131,8 @@ async def test_dead_letter_is_not_redelivered(
         info = await js.consumer_info(mesh.ctx.bus.stream("ALERTS"), "fingerprinter")
         return info.ack_floor is not None and (info.ack_floor.stream_seq or 0) >= ack.seq
 
-    await eventually(ours, timeout=10)
-    await eventually(settled, timeout=10)
+    await eventually(ours)
+    await eventually(settled)
     letters = await ours()
     assert letters is not None and len(letters) == 1
     assert letters[0].headers[DLQ_DELIVERIES] == "1"

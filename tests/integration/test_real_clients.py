@@ -165,7 +165,7 @@ async def alertmanager(workdir: Path, receiver: dict[str, Any]) -> AsyncIterator
                 except httpx.TransportError:
                     return False
 
-            await eventually(ready, timeout=10)
+            await eventually(ready, timeout=60)
             yield Alertmanager(url, client)
     finally:
         if process.returncode is None:

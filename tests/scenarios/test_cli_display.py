@@ -36,7 +36,7 @@ def test_service_list_escapes_terminal_controls(tmp_path: Path) -> None:
             env=embedded_env(),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -79,7 +79,7 @@ def test_incident_list_shows_titles_harmlessly(tmp_path: Path) -> None:
                 env=embedded_env(),
                 capture_output=True,
                 text=True,
-                timeout=60,
+                timeout=180,
             )
             assert done.returncode == 0, done.stderr
             return done.stdout

@@ -44,6 +44,25 @@ def healthy(base: str) -> bool:
         return False
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a listening TCP socket on `port` (read from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port and inode in inodes:
+                return True
+    return False
+
+
 async def test_two_ingestion_processes_share_one_port() -> None:
     ns = new_namespace()
     env = services_env(ns)
@@ -60,11 +79,14 @@ async def test_two_ingestion_processes_share_one_port() -> None:
         for _ in range(2)
     ]
     try:
-        deadline = time.monotonic() + 30
-        while not healthy(base) and time.monotonic() < deadline:
+        # Both bound the port: seen in /proc, not assumed after a pause a slow start outlasts.
+        deadline = time.monotonic() + 120
+        while not all(listens(p.pid, port) for p in edges) and time.monotonic() < deadline:
+            assert [p.poll() for p in edges] == [None, None], "an edge process exited"
             time.sleep(0.2)
-        time.sleep(1.0)  # both had time to bind (or to fail doing so)
         assert [p.poll() for p in edges] == [None, None], "an edge process exited"
+        assert all(listens(p.pid, port) for p in edges), "an edge process never took the port"
+        assert healthy(base)
         # Connections are spread by the kernel; every one of them is served.
         for _ in range(20):
             with httpx.Client() as client:  # a new connection each time
@@ -89,12 +111,13 @@ def test_second_up_on_a_taken_port_fails(tmp_path: Path) -> None:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not healthy(f"http://127.0.0.1:{port}") and time.monotonic() < deadline:
             time.sleep(0.2)
+        assert healthy(f"http://127.0.0.1:{port}"), "the first `up` never became healthy"
         second = subprocess.run(
             [*CLI, "up", "--port", str(port), "--grpc-port", str(free_port()), "--data-dir", str(tmp_path / "b")],
-            env=env, capture_output=True, text=True, timeout=60,
+            env=env, capture_output=True, text=True, timeout=240,
         )  # fmt: skip
         assert second.returncode != 0
         assert "address already in use" in (second.stdout + second.stderr).lower()

@@ -60,7 +60,7 @@ def test_a_page_arrives_in_the_capture_inbox_and_its_link_acknowledges(tmp_path:
         }
         assert httpx.post(f"{base}/v2/enqueue", json=event).status_code == 202
 
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         messages: list[dict] = []
         while not messages and time.monotonic() < deadline:
             messages = http.get(f"{api}/mail", params={"to": "ada@example.com"}).json()["messages"]

@@ -16,7 +16,7 @@ def test_up_refuses_to_start_without_a_jwt_secret() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "up", "--port", str(free_port()),
          "--grpc-port", str(free_port())],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
     assert "JWT_SECRET" in result.stderr and "32 bytes" in result.stderr

@@ -19,7 +19,10 @@ from tests.integration.webui.seed import seed_world
 pytestmark = pytest.mark.external
 
 # Generous for a loaded 2-core machine; each wait ends as soon as its condition holds.
-WAIT_MS = 10_000
+WAIT_MS = 30_000
+# `expect(...)` does not follow the context's default timeout: it has its own (5 s), too short
+# for an alert to cross the mesh and reach an open page while other processes take the CPU.
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="session")
