@@ -86,9 +86,10 @@ async def test_three_lifecycle_copies_keep_order_through_a_sigterm(tmp_path: Pat
             await eventually(lambda: _resolved(mesh, service["id"], KEYS), timeout=120)
             drained = time.monotonic() - last_publish
             assert copies[0].wait(timeout=60) == 0, logs[0].read_text()[-2000:]
-            # Seconds, not minutes, on a busy machine (≈ 5 s on a quiet one); the hand-over
-            # itself is timed in tests/integration/test_clean_stop.py.
-            assert drained < 30, f"the backlog took {drained:.1f} s after the last publish"
+            # ≈ 5 s on a quiet machine, 25 s seen at load average 20; the bound only catches a
+            # backlog left for redelivery timeouts (the hand-over itself is timed in
+            # tests/integration/test_clean_stop.py).
+            assert drained < 60, f"the backlog took {drained:.1f} s after the last publish"
 
             async with mesh.ctx.sessions() as session:
                 incidents = (
