@@ -238,10 +238,11 @@ async def _retire_moved_consumers(bus: Bus, decls: list[declarations.StreamDecl]
         for info in found:
             if info.name not in home or home[info.name] == stream:
                 continue
-            if info.num_pending or info.num_ack_pending:
+            waiting = (info.num_pending or 0) + (info.num_ack_pending or 0)
+            if waiting:
                 raise RuntimeError(
                     f"consumer {info.name} moves from {stream} to {home[info.name]} but still "
-                    f"has {info.num_pending + info.num_ack_pending} message(s) to handle: run "
+                    f"has {waiting} message(s) to handle: run "
                     "the previous version until `oncallnova status` shows it drained"
                 )
             await bus.js.delete_consumer(stream, info.name)
