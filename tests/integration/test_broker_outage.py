@@ -75,10 +75,12 @@ async def revive(broker: EmbeddedNats, mesh: Mesh) -> None:
 
 
 async def received_count(mesh: Mesh) -> int:
-    """How many PagerDuty bodies the stream holds."""
+    """How many PagerDuty bodies were stored (ALERTS lets go of handled ones; its archive
+    keeps a copy of each)."""
     bus = mesh.ctx.bus
     subject = bus.full(ALERT_RECEIVED.subject("pagerduty"))
-    info = await bus.js.stream_info(bus.stream("ALERTS"), subjects_filter=subject)
+    await asyncio.sleep(0.3)  # the archive copies within milliseconds
+    info = await bus.js.stream_info(bus.stream("ALERTS_ARCHIVE"), subjects_filter=subject)
     return int((info.state.subjects or {}).get(subject, 0))
 
 
