@@ -52,7 +52,10 @@ async def provision(bus: Bus, *, with_kv: bool) -> None:
             await _wait_for_source(bus, decl, source, caught_up=bool(deferred))
     for decl in deferred:
         await _ensure_stream(bus, decl, change_retention=True)
+    switched = {d.name for d in deferred}
     for decl in decls:
+        if any(source.stream in switched for source in decl.sources):
+            await _reattach_sources(bus, decl)
         for source in decl.sources:
             await _wait_for_source(bus, decl, source, caught_up=False)
     if with_kv:
@@ -178,6 +181,19 @@ async def _ensure_stream(
         return True
     log.info("updated stream %s (%s)", name, ", ".join(changed))
     return True
+
+
+async def _reattach_sources(bus: Bus, decl: declarations.StreamDecl) -> None:
+    """Drop and re-add a stream's sources. A source set up while its origin kept limits
+    retention copies without a consumer of its own; once the origin keeps messages only for
+    its consumers, the copier must be one, or it could miss what the workers handle first.
+    Re-added, the source resumes after the last message it copied (no copy twice)."""
+    name = bus.stream(decl.name)
+    bare = (await bus.js.stream_info(name)).config
+    bare.sources = []
+    await bus.js.update_stream(bare)
+    await bus.js.update_stream(stream_config(bus, decl))
+    log.info("re-attached the sources of stream %s", name)
 
 
 def is_source_consumer(metadata: dict[str, str] | None, stream: str | None = None) -> bool:
