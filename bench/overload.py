@@ -24,6 +24,7 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from oncallnova.bus import declarations  # noqa: E402
 from oncallnova.bus.backlog import stream_fills  # noqa: E402
 from oncallnova.bus.connection import is_backlog_full  # noqa: E402
 from schemas.subjects import ALERT_RECEIVED  # noqa: E402
@@ -52,11 +53,10 @@ def body(key: str, n: int) -> bytes:
     ).encode()
 
 
-async def produce(mesh: Mesh, key: str, seconds: float, in_flight: int) -> dict[str, int]:
+async def produce(url: str, subject: str, key: str, seconds: float, in_flight: int) -> dict:
     """Publish as fast as PubAcks come back (`in_flight` at a time) for `seconds`."""
-    nc = await nats.connect(mesh.ctx.settings.nats_url)
+    nc = await nats.connect(url)
     js = nc.jetstream()
-    subject = mesh.ctx.bus.full(ALERT_RECEIVED.subject("pagerduty"))
     counts = {"sent": 0, "accepted": 0, "refused": 0, "other_errors": 0}
     deadline = time.monotonic() + seconds
     n = 0
@@ -80,6 +80,22 @@ async def produce(mesh: Mesh, key: str, seconds: float, in_flight: int) -> dict[
     return counts
 
 
+async def produce_elsewhere(mesh: Mesh, key: str, seconds: float, in_flight: int) -> dict[str, int]:
+    """The producer in a process of its own (as a real sender is), so it is not slowed by the
+    workers sharing this one's event loop."""
+    subject = mesh.ctx.bus.full(ALERT_RECEIVED.subject("pagerduty"))
+    url = mesh.ctx.settings.nats_url or ""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--produce",
+        json.dumps([url, subject, key, seconds, in_flight]),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await child.communicate()
+    return dict(json.loads(out))
+
+
 async def committed(mesh: Mesh, service_id: str) -> int:
     from sqlalchemy import func, select
 
@@ -97,7 +113,9 @@ async def drained(mesh: Mesh) -> bool:
     return all(fills.get(s, 1) == 0 for s in WORK_STREAMS)
 
 
-async def run(seconds: float, limit: int, in_flight: int) -> dict[str, object]:
+async def run(
+    seconds: float, limit: int, in_flight: int, wait_s: float = 300.0
+) -> dict[str, object]:
     ns = new_namespace()
     settings = services_settings(
         ns,
@@ -118,16 +136,28 @@ async def run(seconds: float, limit: int, in_flight: int) -> dict[str, object]:
 
         watcher = asyncio.create_task(watch())
         started = time.monotonic()
-        counts = await produce(mesh, service["key"], seconds, in_flight)
+        counts = await produce_elsewhere(mesh, service["key"], seconds, in_flight)
         produced_s = time.monotonic() - started
         while not await drained(mesh) or await committed(mesh, service["id"]) < counts["accepted"]:
-            if time.monotonic() - started > seconds + 300:
+            if time.monotonic() - started > seconds + wait_s:
                 break
             await asyncio.sleep(0.5)
         await asyncio.sleep(2)  # anything late would show up now
         total_s = time.monotonic() - started
         watcher.cancel()
         incidents = await committed(mesh, service["id"])
+        backlog = {}
+        for decl in declarations.consumers():
+            for durable in decl.durables():
+                try:
+                    info = await mesh.ctx.bus.js.consumer_info(
+                        mesh.ctx.bus.stream(decl.stream), durable
+                    )
+                except Exception:  # noqa: BLE001 - a report, not a check
+                    continue
+                waiting = (info.num_pending or 0) + (info.num_ack_pending or 0)
+                if waiting:
+                    backlog[durable] = waiting
         return {
             **counts,
             "committed_incidents": incidents,
@@ -137,6 +167,7 @@ async def run(seconds: float, limit: int, in_flight: int) -> dict[str, object]:
             "until_all_committed_s": round(total_s, 1),
             "accepted_per_s": round(counts["accepted"] / produced_s),
             "committed_per_s": round(incidents / total_s),
+            "left_in_consumers": backlog,
             "peak_fill": {k: round(v, 3) for k, v in sorted(peak.items()) if v},
         }
     finally:
@@ -149,7 +180,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--limit", type=int, default=2000, help="backlog max_msgs per stream")
     parser.add_argument("--in-flight", type=int, default=200, help="publishes awaiting a PubAck")
+    parser.add_argument("--produce", help=argparse.SUPPRESS)  # the producer process
     args = parser.parse_args()
+    if args.produce:
+        url, subject, key, seconds, in_flight = json.loads(args.produce)
+        print(json.dumps(asyncio.run(produce(url, subject, key, seconds, in_flight))))
+        return
     result = asyncio.run(run(args.seconds, args.limit, args.in_flight))
     print(json.dumps(result, indent=2))
     sys.exit(0 if result["lost"] == 0 and result["refused"] else 1)

@@ -119,6 +119,11 @@ def worker_families(runners: dict[str, Any]) -> list[Metric]:
     dead = CounterMetricFamily(
         "oncallnova_worker_messages_dead_lettered", "Messages sent to the DLQ", labels=["worker"]
     )
+    waits = CounterMetricFamily(
+        "oncallnova_worker_backlog_waits",
+        "Batches given back because the stream they publish to was full",
+        labels=["worker"],
+    )
     up = GaugeMetricFamily("oncallnova_worker_up", "1 while the worker runs", labels=["worker"])
     latency = HistogramMetricFamily(
         "oncallnova_worker_handler_seconds",
@@ -131,11 +136,12 @@ def worker_families(runners: dict[str, Any]) -> list[Metric]:
         redelivered.add_metric([name], stats.redelivered)
         retried.add_metric([name], stats.retried)
         dead.add_metric([name], stats.dead_lettered)
+        waits.add_metric([name], stats.backlog_waits)
         up.add_metric([name], 1.0 if stats.running else 0.0)
         latency.add_metric(
             [name], buckets=stats.latency.cumulative(), sum_value=stats.latency.total
         )
-    return [handled, redelivered, retried, dead, up, latency]
+    return [handled, redelivered, retried, dead, waits, up, latency]
 
 
 async def consumer_families(ctx: AppContext, timeout_s: float = 1.0) -> list[Metric]:

@@ -183,29 +183,30 @@ class Bus:
     async def publish_all(self, messages: Sequence[Outgoing], timeout_s: float = 10.0) -> None:
         """Publish a batch's effects with their PubAcks in flight together.
 
-        Raises if any PubAck fails or does not come within `timeout_s`; republishing the whole
-        batch is then safe, because every message carries a fixed `Nats-Msg-Id`.
+        Raises if any PubAck fails or does not come within `timeout_s` (a full stream's refusal
+        first, so the runtime can tell it); republishing the whole batch is then safe, because
+        every message carries a fixed `Nats-Msg-Id`. Each message is its own `js.publish`
+        (all awaited together) rather than nats-py's `publish_async`, whose reply handler
+        raises on an error answer instead of failing the future: a refusal would surface only
+        as a timeout.
         """
         if not messages:
             return
-        if len(messages) == 1:
-            await self.js.publish(
-                self.full(messages[0].subject),
-                messages[0].body,
-                timeout=timeout_s,
-                headers=messages[0].headers(),
-            )
-            return
-        futures = [
-            await self.js.publish_async(self.full(m.subject), m.body, headers=m.headers())
-            for m in messages
-        ]
-        try:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout_s)
-        finally:
-            for future in futures:
-                if not future.done():
-                    future.cancel()
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    self.js.publish(
+                        self.full(m.subject), m.body, timeout=timeout_s, headers=m.headers()
+                    )
+                    for m in messages
+                ),
+                return_exceptions=True,
+            ),
+            timeout=timeout_s,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise next((e for e in errors if is_backlog_full(e)), errors[0])
 
     async def close(self) -> None:
         if self.nc.is_connected:

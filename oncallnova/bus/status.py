@@ -16,7 +16,8 @@ from schemas.subjects import DLQ
 
 # A message waiting longer than this (not yet handled, or handled and not acked) is a backlog.
 STUCK_AFTER_S = 60.0
-# A stream this full (of its byte or message limit) is close to dropping its oldest messages.
+# A stream this full (of its byte or message limit) is close to refusing new messages (a backlog)
+# or to ageing out its oldest history (ALERTS_ARCHIVE).
 FULL_AT = 0.8
 
 

@@ -9,17 +9,21 @@ archive still holds every raw alert for replay.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from nats.js.api import ConsumerConfig, DiscardPolicy, RetentionPolicy, StreamConfig
 from nats.js.errors import APIError
 
 import nats
 from app.replay import Range, dry_run
-from oncallnova.bus.connection import JS_STORE_FAILED, is_backlog_full
+from oncallnova.bus.connection import JS_STORE_FAILED, Outgoing, is_backlog_full
+from oncallnova.context import AppContext
 from oncallnova.replay import NEW, Decision
 from proto import ingestion_pb2, ingestion_pb2_grpc
+from schemas.envelope import Envelope
 from schemas.subjects import ALERT_RECEIVED
 from tests.helpers import (
     ALL_WORKERS,
@@ -194,3 +198,35 @@ async def test_a_full_backlog_refuses_at_every_door_and_loses_nothing(stalled: M
 
 async def _is_zero(mesh: Mesh, stream: str) -> bool:
     return await _stored(mesh, stream) == 0
+
+
+async def test_a_worker_publish_into_a_full_stream_fails_at_once_as_backlog_full(
+    ctx: AppContext,
+) -> None:
+    """The runtime gives a batch back when its output stream is full; for that it must hear
+    the refusal itself, promptly, not a timeout."""
+    bus = ctx.bus
+    name = bus.stream("BPTEST")
+    await bus.js.add_stream(
+        StreamConfig(
+            name=name,
+            subjects=[bus.full("bptest.>")],
+            retention=RetentionPolicy.INTEREST,
+            discard=DiscardPolicy.NEW,
+            max_msgs=2,
+        )
+    )
+    try:
+        await bus.js.add_consumer(name, ConsumerConfig(durable_name="reader"))
+        batch = [
+            Outgoing(f"bptest.{i}", b"{}", Envelope(id=f"bp-{i}", type="bptest", producer="t"))
+            for i in range(3)
+        ]
+        started = time.monotonic()
+        with pytest.raises(APIError) as refused:
+            await bus.publish_all(batch, timeout_s=10)
+        assert is_backlog_full(refused.value)
+        assert time.monotonic() - started < 2.0
+        assert (await bus.js.stream_info(name)).state.messages == 2
+    finally:
+        await bus.js.delete_stream(name)
