@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # How long provisioning waits for a sourcing stream (ALERTS_ARCHIVE) to hold its place on the
 # stream it copies (the server makes that consumer within about a second).
 SOURCE_WAIT_S = 15.0
+# How long an upgrade waits for the archive to copy the history ALERTS kept (days of alerts:
+# millions of messages, copied by the server at its own pace).
+COPY_WAIT_S = 600.0
 
 
 async def provision(bus: Bus, *, with_kv: bool) -> None:
@@ -47,9 +50,18 @@ async def provision(bus: Bus, *, with_kv: bool) -> None:
             deferred.append(decl)
     for consumer in declarations.consumers():
         await _ensure_consumer(bus, consumer)
+    copied = True
     for decl in decls:
         for source in decl.sources:
-            await _wait_for_source(bus, decl, source, caught_up=bool(deferred))
+            copied &= await _wait_for_source(bus, decl, source, caught_up=bool(deferred))
+    if not copied:
+        # History not yet archived would be deleted by the switch: keep the old retention
+        # for this run (it discards nothing new) and try again at the next start.
+        log.warning(
+            "streams %s keep their retention until the archive has copied them; start again later",
+            ", ".join(bus.stream(d.name) for d in deferred),
+        )
+        deferred = []
     for decl in deferred:
         await _ensure_stream(bus, decl, change_retention=True)
     switched = {d.name for d in deferred}
@@ -205,14 +217,15 @@ def is_source_consumer(metadata: dict[str, str] | None, stream: str | None = Non
 
 async def _wait_for_source(
     bus: Bus, decl: declarations.StreamDecl, source: declarations.SourceDecl, *, caught_up: bool
-) -> None:
+) -> bool:
     """Until `decl` copies `source` through a consumer of its own on the origin stream (which
     keeps an interest stream's messages until copied), and, with `caught_up`, has copied all
-    the origin holds. Gives up with a warning after SOURCE_WAIT_S: the work path never waits
-    for the archive; only history could miss messages handled meanwhile."""
+    the origin holds. Gives up with a warning (False) after SOURCE_WAIT_S, or COPY_WAIT_S for
+    an upgrade's history: the work path never waits for the archive."""
     origin = bus.stream(source.stream)
     wanted = _source(bus, source).filter_subject
-    deadline = asyncio.get_running_loop().time() + SOURCE_WAIT_S
+    waited = COPY_WAIT_S if caught_up else SOURCE_WAIT_S
+    deadline = asyncio.get_running_loop().time() + waited
     copier = bus.stream(decl.name)
     while True:
         info = await bus.js.stream_info(origin)
@@ -227,16 +240,16 @@ async def _wait_for_source(
                 s.lag == 0 and s.active is not None and s.active >= 0 for s in mine.sources or []
             )
         if holding and copied:
-            return
+            return True
         if asyncio.get_running_loop().time() > deadline:
             log.warning(
                 "stream %s: its copy of %s is not %s after %.0fs; starting anyway",
                 bus.stream(decl.name),
                 origin,
                 "caught up" if caught_up else "in place",
-                SOURCE_WAIT_S,
+                waited,
             )
-            return
+            return False
         await asyncio.sleep(0.1)
 
 
