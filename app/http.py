@@ -21,6 +21,7 @@ from app.openapi import document_errors
 from app.status import router as status_router
 from edge.accounts import rest as accounts_rest
 from oncallnova.auth import authorize
+from oncallnova.bus.backlog import overloaded, stream_fills
 from oncallnova.bus.connection import BROKER_DOWN
 from oncallnova.context import AppContext
 from oncallnova.errors import InvalidInput, OnCallNovaError, Unavailable, error_headers
@@ -138,7 +139,8 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         responses={503: {"description": "A dependency or a component is down (same body)"}},
     )
     async def healthz() -> JSONResponse:
-        """200 only when the database and NATS answer and every component is running."""
+        """200 only when the database and NATS answer and every component is running; status
+        `overloaded` (still 200) when a backlog is 90 % of its limit or more."""
         checks: dict[str, bool] = {}
         try:
             async with ctx.engine.connect() as connection:
@@ -150,8 +152,18 @@ def create_app(ctx: AppContext, edge_names: list[str], platform: Any = None) -> 
         for name, is_running in ctx.components.items():
             checks[name] = bool(is_running())
         healthy = all(checks.values())
+        # A full backlog is not a fault (ingestion answers 429 backlog_full while the workers
+        # catch up), so it keeps the 200: "overloaded" tells operators, not load balancers.
+        fills = await stream_fills(ctx.bus) if checks["nats"] else []
+        full = overloaded(fills)
+        status = "unhealthy" if not healthy else "overloaded" if full else "ok"
         return JSONResponse(
-            {"status": "ok" if healthy else "unhealthy", "checks": checks},
+            {
+                "status": status,
+                "checks": checks,
+                "backlogs": {f.stream: round(f.fill, 4) for f in fills},
+                "overloaded": full,
+            },
             status_code=200 if healthy else 503,
         )
 

@@ -109,9 +109,25 @@ def broker_url(settings: Settings) -> str:
         raise ReplayError(str(error)) from error
 
 
+# The header a sourcing stream adds to its copy: `<origin stream> <origin sequence> …`.
+STREAM_SOURCE = "Nats-Stream-Source"
+# Where raw alerts are kept for replay (ALERTS itself holds only what awaits the fingerprinter).
+ARCHIVE = "ALERTS_ARCHIVE"
+
+
+def origin_of(headers: dict[str, str]) -> str | None:
+    """`<stream>:<sequence>` of the ALERTS message an archived copy was made from: the id the
+    fingerprinter gave a message published without `Nats-Msg-Id`."""
+    parts = headers.get(STREAM_SOURCE, "").split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        return None
+    return f"{parts[0]}:{parts[1]}"
+
+
 async def stored_alerts(bus: Bus, subject: str, span: Range) -> AsyncIterator[StoredAlert]:
-    """The stream's messages on `subject` within `span`, in order, through an ordered consumer."""
-    stream = bus.stream("ALERTS")
+    """The archive's messages on `subject` within `span`, in order, through an ordered consumer
+    (sequences are the archive's: what the dry run prints and `--from-seq` takes)."""
+    stream = bus.stream(ARCHIVE)
     try:
         await bus.js.stream_info(stream)
     except NotFoundError as error:
@@ -139,13 +155,17 @@ async def stored_alerts(bus: Bus, subject: str, span: Range) -> AsyncIterator[St
             sequence = meta.sequence.stream
             if span.past_end(sequence, stored_at):
                 return
+            headers = dict(msg.headers or {})
+            origin = origin_of(headers)
+            headers.pop(STREAM_SOURCE, None)  # the archive's, not the sender's
             yield StoredAlert(
                 sequence=sequence,
                 subject=bus.strip_ns(msg.subject),
                 data=msg.data,
-                headers=dict(msg.headers or {}),
+                headers=headers,
                 time=stored_at,
                 stream=stream,
+                origin=origin,
             )
             if meta.num_pending == 0:
                 return
@@ -292,7 +312,7 @@ async def _until_drained(bus: Bus, timeout_s: float) -> None:
     quiet = 0
     while asyncio.get_running_loop().time() < deadline:
         busy = 0
-        for stream in ("ALERTS", "INCIDENT_COMMANDS"):
+        for stream in ("ALERTS", "ALERTS_FINGERPRINTED", "INCIDENT_COMMANDS"):
             for info in await bus.js.consumers_info(bus.stream(stream)):
                 if info.name in ours:
                     busy += (info.num_pending or 0) + (info.num_ack_pending or 0)

@@ -1,9 +1,11 @@
-"""Disk cost of keeping alerts for replay: bytes per alert in the ALERTS stream, on disk.
+"""Disk cost of alerts: bytes per alert kept for replay (ALERTS_ARCHIVE, raw bodies) and, while
+they wait for the workers, in the backlogs (ALERTS raw, ALERTS_FINGERPRINTED).
 
 Starts the bundled nats-server on a store of its own, provisions the real streams, publishes N
 PagerDuty triggers exactly as the ingestion edge does (body unchanged, envelope headers) and the
-canonical alert the fingerprinter makes of each (same headers, same subjects), then reads the
-stream's byte count and the store's size on disk. Run:
+canonical alert the fingerprinter makes of each (same headers, same subjects), with no worker
+running (so the backlogs hold everything), then reads each stream's byte count and the store's
+size on disk. Run:
 
     .venv/bin/python bench/retention.py [--alerts 20000]
 """
@@ -80,18 +82,29 @@ async def main(alerts: int) -> None:
                 )
                 batch.append(Outgoing.of(ALERT_FINGERPRINTED, SERVICE, alert, caused))
             await bus.publish_all(batch, timeout_s=30)
-        info = await bus.js.stream_info(bus.stream("ALERTS"))
+        archive = bus.stream("ALERTS_ARCHIVE")
+        for _ in range(300):  # the archive copies within moments
+            if (await bus.js.stream_info(archive)).state.messages >= alerts:
+                break
+            await asyncio.sleep(0.1)
+        sizes = {
+            name: (await bus.js.stream_info(bus.stream(name))).state
+            for name in ("ALERTS", "ALERTS_FINGERPRINTED", "ALERTS_ARCHIVE")
+        }
     finally:
         await bus.close()
         await server.stop()
     on_disk = int(subprocess.check_output(["du", "-sb", str(store / "jetstream")]).split()[0])
-    per_alert = info.state.bytes / alerts
-    print(f"alerts: {alerts}, messages in ALERTS: {info.state.messages}")
-    print(f"stream bytes: {info.state.bytes} ({per_alert:.0f} B per alert, raw + fingerprinted)")
-    print(f"store on disk: {on_disk} B ({on_disk / alerts:.0f} B per alert)")
+    print(f"alerts: {alerts}")
+    for name, state in sizes.items():
+        per_alert = state.bytes / alerts
+        print(
+            f"{name}: {state.messages} messages, {state.bytes} B ({per_alert:.0f} B per alert, "
+            f"{per_alert * 1e6 / 2**30:.2f} GiB per million)"
+        )
     print(
-        f"per million alerts: {per_alert * 1e6 / 2**30:.2f} GiB in the stream, "
-        f"{on_disk / alerts * 1e6 / 2**30:.2f} GiB on disk (x3 with NATS_REPLICAS=3)"
+        f"store on disk, all three: {on_disk} B ({on_disk / alerts:.0f} B per alert); "
+        "x3 with NATS_REPLICAS=3"
     )
     subprocess.run(["rm", "-rf", str(store)], check=False)
 

@@ -98,6 +98,17 @@ class TooManyRequests(OnCallNovaError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class BacklogFull(TooManyRequests):
+    """A stream's backlog limit is reached: nothing was stored; the sender retries later
+    (PagerDuty clients and Alertmanager retry on 429) while the workers catch up."""
+
+    code = "backlog_full"
+    retry_after_s = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after=self.retry_after_s)
+
+
 class PayloadTooLarge(OnCallNovaError):
     status_code = 413
     code = "body_too_large"

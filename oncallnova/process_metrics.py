@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -51,6 +51,13 @@ class ProcessMetrics:
             "gRPC calls by method and status code",
             ["method", "code"],
             buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
+        # reason: backlog_full (429), broker_unavailable (503), rate_limited (429).
+        self.ingestion_refused = Counter(
+            "oncallnova_ingestion_refused",
+            "Alert bodies refused at ingestion, nothing stored, by reason",
+            ["reason"],
             registry=self.registry,
         )
         self.registry.register(LogShippingCollector())

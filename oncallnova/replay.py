@@ -48,12 +48,14 @@ class StoredAlert:
     data: bytes
     headers: Mapping[str, str]
     time: datetime  # when the stream stored it
-    stream: str = "ALERTS"
+    stream: str = "ALERTS_ARCHIVE"
+    #: `<stream>:<sequence>` of the ALERTS message this archived copy was made from
+    origin: str | None = None
 
     @property
     def message_id(self) -> str:
-        """The id the fingerprinter gives it: `Nats-Msg-Id`, else its stream position."""
-        return self.headers.get(MSG_ID) or f"{self.stream}:{self.sequence}"
+        """The id the fingerprinter gave it: `Nats-Msg-Id`, else its position in ALERTS."""
+        return self.headers.get(MSG_ID) or self.origin or f"{self.stream}:{self.sequence}"
 
 
 @dataclass

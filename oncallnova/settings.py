@@ -43,8 +43,15 @@ class Settings(BaseSettings):
     port: int = 8080
     grpc_port: int = 50051
     correlation_window: float = 300.0
-    # How long the ALERTS stream keeps raw and fingerprinted alerts, for `oncallnova replay`.
+    # How long the ALERTS_ARCHIVE stream keeps raw alerts, for `oncallnova replay`.
     alert_retention: float = 7 * 86400.0
+    # Backlog limits of the work streams (docs/operations.md, "Backlog limits"): past them
+    # ingestion refuses (429 backlog_full) instead of any stream dropping unhandled work.
+    # The ALERT_ limits apply to ALERTS (raw) and to ALERTS_FINGERPRINTED, each.
+    alert_backlog_max_msgs: int = Field(default=1_000_000, ge=1)
+    alert_backlog_max_bytes: int = Field(default=1024**3, ge=1024)
+    command_backlog_max_msgs: int = Field(default=1_000_000, ge=1)
+    command_backlog_max_bytes: int = Field(default=1024**3, ge=1024)
     fetch_batch: int = 256
     # Lifecycle batches in flight at once in one process (only batches on different incidents
     # overlap, so per-incident order holds).

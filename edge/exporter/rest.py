@@ -26,6 +26,7 @@ from prometheus_client.core import (
 
 from edge.exporter import analytics
 from oncallnova.bus import declarations
+from oncallnova.bus.backlog import stream_fills
 from oncallnova.context import AppContext
 from oncallnova.db.repositories.metrics import read_series
 from oncallnova.db.repositories.oncall import count_engineers_on_call
@@ -118,6 +119,11 @@ def worker_families(runners: dict[str, Any]) -> list[Metric]:
     dead = CounterMetricFamily(
         "oncallnova_worker_messages_dead_lettered", "Messages sent to the DLQ", labels=["worker"]
     )
+    waits = CounterMetricFamily(
+        "oncallnova_worker_backlog_waits",
+        "Batches given back because the stream they publish to was full",
+        labels=["worker"],
+    )
     up = GaugeMetricFamily("oncallnova_worker_up", "1 while the worker runs", labels=["worker"])
     latency = HistogramMetricFamily(
         "oncallnova_worker_handler_seconds",
@@ -130,11 +136,12 @@ def worker_families(runners: dict[str, Any]) -> list[Metric]:
         redelivered.add_metric([name], stats.redelivered)
         retried.add_metric([name], stats.retried)
         dead.add_metric([name], stats.dead_lettered)
+        waits.add_metric([name], stats.backlog_waits)
         up.add_metric([name], 1.0 if stats.running else 0.0)
         latency.add_metric(
             [name], buckets=stats.latency.cumulative(), sum_value=stats.latency.total
         )
-    return [handled, redelivered, retried, dead, up, latency]
+    return [handled, redelivered, retried, dead, waits, up, latency]
 
 
 async def consumer_families(ctx: AppContext, timeout_s: float = 1.0) -> list[Metric]:
@@ -174,6 +181,38 @@ async def consumer_families(ctx: AppContext, timeout_s: float = 1.0) -> list[Met
     return [pending, ack_pending]
 
 
+async def backlog_families(ctx: AppContext) -> list[Metric]:
+    """Content and limits of every stream that refuses when full (`oncallnova/bus/backlog.py`)."""
+    messages = GaugeMetricFamily(
+        "oncallnova_stream_messages", "Messages stored in the stream", labels=["stream"]
+    )
+    size = GaugeMetricFamily(
+        "oncallnova_stream_bytes", "Bytes stored in the stream", labels=["stream"]
+    )
+    max_msgs = GaugeMetricFamily(
+        "oncallnova_stream_max_messages",
+        "The stream's message limit (absent: none)",
+        labels=["stream"],
+    )
+    max_bytes = GaugeMetricFamily(
+        "oncallnova_stream_max_bytes", "The stream's byte limit (absent: none)", labels=["stream"]
+    )
+    fill = GaugeMetricFamily(
+        "oncallnova_stream_fill_ratio",
+        "The larger of messages/limit and bytes/limit; at 1 publishes are refused",
+        labels=["stream"],
+    )
+    for f in await stream_fills(ctx.bus):
+        messages.add_metric([f.stream], f.messages)
+        size.add_metric([f.stream], f.bytes)
+        if f.max_msgs:
+            max_msgs.add_metric([f.stream], f.max_msgs)
+        if f.max_bytes:
+            max_bytes.add_metric([f.stream], f.max_bytes)
+        fill.add_metric([f.stream], f.fill)
+    return [messages, size, max_msgs, max_bytes, fill]
+
+
 class Families:
     """What `generate_latest` needs: something with `collect()`."""
 
@@ -196,13 +235,13 @@ async def _engineers_on_call(ctx: AppContext) -> int:
 
 async def scrape(ctx: AppContext) -> bytes:
     """The whole `/metrics` page."""
-    # Three independent reads at once: the series, the schedules, the consumers' backlog.
-    series, engineers, consumers = await asyncio.gather(
-        _series(ctx), _engineers_on_call(ctx), consumer_families(ctx)
+    # Independent reads at once: the series, the schedules, the consumers', the streams' fill.
+    series, engineers, consumers, backlogs = await asyncio.gather(
+        _series(ctx), _engineers_on_call(ctx), consumer_families(ctx), backlog_families(ctx)
     )
     families = incident_families(series, engineers)
     families += worker_families(getattr(ctx, "runners", {}))
-    families += consumers
+    families += consumers + backlogs
     families += list(ctx.metrics.registry.collect())
     return generate_latest(Families(families))  # type: ignore[arg-type]
 

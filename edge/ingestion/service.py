@@ -19,7 +19,7 @@ from oncallnova.alerts.validation import InvalidAlert, parse_alert_body
 from oncallnova.bus.connection import Outgoing
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
-from oncallnova.errors import NotFound, TooManyRequests, Unauthorized
+from oncallnova.errors import BacklogFull, NotFound, TooManyRequests, Unauthorized, Unavailable
 from oncallnova.security.stores import MemoryRateLimiter
 from oncallnova.services.keys import ServiceKeys
 from schemas.envelope import INTEGRATION_KEY, Envelope
@@ -92,6 +92,7 @@ class Ingestion:
             return
         count, left = await self.events.add(key, EVENTS_WINDOW_S)
         if count > limit:
+            self.ctx.metrics.ingestion_refused.labels("rate_limited").inc()
             raise TooManyRequests(
                 f"more than {limit} events a minute for this integration key",
                 retry_after=left,
@@ -135,8 +136,15 @@ class Ingestion:
                 document["dedup_key"] = dedup_key
                 raw = json.dumps(document, separators=(",", ":")).encode()
         headers = {INTEGRATION_KEY: key} if integration_key else None
-        await self.ctx.bus.publish_or_refuse(
-            Outgoing.of(ALERT_RECEIVED, fmt, raw, envelope, headers=headers)
-        )
+        try:
+            await self.ctx.bus.publish_or_refuse(
+                Outgoing.of(ALERT_RECEIVED, fmt, raw, envelope, headers=headers)
+            )
+        except BacklogFull:
+            self.ctx.metrics.ingestion_refused.labels("backlog_full").inc()
+            raise
+        except Unavailable:
+            self.ctx.metrics.ingestion_refused.labels("broker_unavailable").inc()
+            raise
         count = len(body.alerts) if isinstance(body, AlertmanagerWebhookV4 | GrafanaWebhook) else 1
         return Accepted(message_id=envelope.id, dedup_key=dedup_key, alerts=count)

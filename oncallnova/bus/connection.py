@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 import nats
 from oncallnova import telemetry
 from oncallnova.bus import declarations
-from oncallnova.errors import Unavailable
+from oncallnova.errors import BacklogFull, Unavailable
 from oncallnova.settings import Settings
 from schemas.envelope import STORE_BY, Envelope
 from schemas.subjects import Topic, namespaced
@@ -28,6 +29,21 @@ log = logging.getLogger(__name__)
 # client's own timeout, long enough for an embedded broker restarted after a crash to be back.
 EDGE_PUBACK_TIMEOUT_S = 5.0
 BROKER_DOWN = "the message broker is unavailable; nothing was stored, retry later"
+BACKLOG_FULL = "the workers' backlog is full; nothing was stored, retry later"
+# JetStream's "store failed" code; with a discard-new stream at its limit the description says
+# which limit ("maximum messages exceeded", "maximum bytes exceeded").
+JS_STORE_FAILED = 10077
+_LIMIT_REACHED = re.compile(r"maximum (messages|bytes)( per subject)? exceeded")
+
+
+def is_backlog_full(error: BaseException) -> bool:
+    """True for JetStream refusing a publish because the stream is at its limit (discard new):
+    the message was not stored."""
+    return (
+        isinstance(error, nats.js.errors.APIError)
+        and error.err_code == JS_STORE_FAILED
+        and bool(_LIMIT_REACHED.search(error.description or ""))
+    )
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,8 @@ class Bus:
     async def publish_or_refuse(
         self, message: Outgoing, timeout_s: float = EDGE_PUBACK_TIMEOUT_S
     ) -> PubAck:
-        """Publish for a caller who is waiting: a PubAck, or `Unavailable` and nothing stored.
+        """Publish for a caller who is waiting: a PubAck, or `Unavailable` / `BacklogFull` and
+        nothing stored.
 
         nats-py keeps publishes made while it reconnects (and ones queued just before the
         connection dropped) and sends them once the broker is back, which would store a message
@@ -129,6 +146,10 @@ class Bus:
                         subject, message.body, timeout=remaining, headers=headers
                     )
                 except (nats.errors.Error, TimeoutError, OSError) as error:
+                    if is_backlog_full(error):
+                        # The stream answered "full": not stored, and never will be (a copy
+                        # written by an earlier attempt carries the Onc-Store-By deadline).
+                        raise BacklogFull(BACKLOG_FULL) from error
                     if self._withdraw(message.envelope.id):
                         # Never left this process: nothing can be stored.
                         raise Unavailable(BROKER_DOWN) from error
@@ -162,29 +183,30 @@ class Bus:
     async def publish_all(self, messages: Sequence[Outgoing], timeout_s: float = 10.0) -> None:
         """Publish a batch's effects with their PubAcks in flight together.
 
-        Raises if any PubAck fails or does not come within `timeout_s`; republishing the whole
-        batch is then safe, because every message carries a fixed `Nats-Msg-Id`.
+        Raises if any PubAck fails or does not come within `timeout_s` (a full stream's refusal
+        first, so the runtime can tell it); republishing the whole batch is then safe, because
+        every message carries a fixed `Nats-Msg-Id`. Each message is its own `js.publish`
+        (all awaited together) rather than nats-py's `publish_async`, whose reply handler
+        raises on an error answer instead of failing the future: a refusal would surface only
+        as a timeout.
         """
         if not messages:
             return
-        if len(messages) == 1:
-            await self.js.publish(
-                self.full(messages[0].subject),
-                messages[0].body,
-                timeout=timeout_s,
-                headers=messages[0].headers(),
-            )
-            return
-        futures = [
-            await self.js.publish_async(self.full(m.subject), m.body, headers=m.headers())
-            for m in messages
-        ]
-        try:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=timeout_s)
-        finally:
-            for future in futures:
-                if not future.done():
-                    future.cancel()
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    self.js.publish(
+                        self.full(m.subject), m.body, timeout=timeout_s, headers=m.headers()
+                    )
+                    for m in messages
+                ),
+                return_exceptions=True,
+            ),
+            timeout=timeout_s,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise next((e for e in errors if is_backlog_full(e)), errors[0])
 
     async def close(self) -> None:
         if self.nc.is_connected:

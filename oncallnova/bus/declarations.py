@@ -18,6 +18,14 @@ def declarations_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class SourceDecl:
+    """Another stream this one copies from, only the messages of `topics`."""
+
+    stream: str
+    topics: tuple[Topic, ...]
+
+
+@dataclass(frozen=True)
 class StreamDecl:
     name: str
     topics: tuple[Topic, ...]
@@ -25,8 +33,22 @@ class StreamDecl:
     max_age_s: float
     max_bytes: int
     duplicate_window_s: float
-    #: a setting that overrides max_age_s (ALERTS: `alert_retention`, ALERT_RETENTION)
+    #: a setting that overrides max_age_s (ALERTS_ARCHIVE: `alert_retention`, ALERT_RETENTION)
     max_age_setting: str | None = None
+    #: "limits" (history) or "interest" (a backlog: gone once every consumer has acked it)
+    retention: str = "limits"
+    #: "new": a publish past a limit is refused; "old": the oldest messages are deleted
+    discard: str = "old"
+    max_msgs: int = -1
+    #: settings that override max_msgs / max_bytes (the backlog limits)
+    max_msgs_setting: str | None = None
+    max_bytes_setting: str | None = None
+    sources: tuple[SourceDecl, ...] = ()
+
+    @property
+    def is_backlog(self) -> bool:
+        """A work stream: what it holds is waiting for a consumer, never history."""
+        return self.retention == "interest"
 
 
 #: the priority group every copy of a partitioned worker pulls in (pinned client policy)
@@ -87,9 +109,25 @@ def streams() -> list[StreamDecl]:
             max_bytes=s["max_bytes"],
             duplicate_window_s=s["duplicate_window_s"],
             max_age_setting=s.get("max_age_setting"),
+            retention=s.get("retention", "limits"),
+            discard=s.get("discard", "old"),
+            max_msgs=s.get("max_msgs", -1),
+            max_msgs_setting=s.get("max_msgs_setting"),
+            max_bytes_setting=s.get("max_bytes_setting"),
+            sources=tuple(
+                SourceDecl(src["stream"], tuple(CATALOGUE[t] for t in src["topics"]))
+                for src in s.get("sources", [])
+            ),
         )
         for s in _load("streams.json")["streams"]
     ]
+
+
+def stream(name: str) -> StreamDecl:
+    for decl in streams():
+        if decl.name == name:
+            return decl
+    raise KeyError(f"no stream {name!r} declared in nats/streams.json")
 
 
 def consumers() -> list[ConsumerDecl]:

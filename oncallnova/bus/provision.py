@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -9,9 +10,12 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    DiscardPolicy,
     KeyValueConfig,
+    RetentionPolicy,
     StorageType,
     StreamConfig,
+    StreamSource,
     SubjectTransform,
 )
 from nats.js.errors import APIError, BucketNotFoundError, NotFoundError
@@ -22,12 +26,50 @@ from oncallnova.bus.connection import Bus
 log = logging.getLogger(__name__)
 
 
+# How long provisioning waits for a sourcing stream (ALERTS_ARCHIVE) to hold its place on the
+# stream it copies (the server makes that consumer within about a second).
+SOURCE_WAIT_S = 15.0
+# How long an upgrade waits for the archive to copy the history ALERTS kept (days of alerts:
+# millions of messages, copied by the server at its own pace).
+COPY_WAIT_S = 600.0
+
+
 async def provision(bus: Bus, *, with_kv: bool) -> None:
-    """Streams, then consumers, then (embedded default only) KV buckets."""
-    for decl in declarations.streams():
-        await _ensure_stream(bus, decl)
+    """Streams, then consumers, then (embedded default only) KV buckets.
+
+    A stream turning from limits into interest retention (an upgrade: ALERTS and
+    INCIDENT_COMMANDS used to keep history) changes last, once the streams that source it have
+    copied what it holds and hold their own interest in it: the switch deletes every message
+    all consumers have acked, so the archive must have it first.
+    """
+    decls = declarations.streams()
+    await _retire_moved_consumers(bus, decls)
+    deferred = []
+    for decl in decls:
+        if not await _ensure_stream(bus, decl, change_retention=False):
+            deferred.append(decl)
     for consumer in declarations.consumers():
         await _ensure_consumer(bus, consumer)
+    copied = True
+    for decl in decls:
+        for source in decl.sources:
+            copied &= await _wait_for_source(bus, decl, source, caught_up=bool(deferred))
+    if not copied:
+        # History not yet archived would be deleted by the switch: keep the old retention
+        # for this run (it discards nothing new) and try again at the next start.
+        log.warning(
+            "streams %s keep their retention until the archive has copied them; start again later",
+            ", ".join(bus.stream(d.name) for d in deferred),
+        )
+        deferred = []
+    for decl in deferred:
+        await _ensure_stream(bus, decl, change_retention=True)
+    switched = {d.name for d in deferred}
+    for decl in decls:
+        if any(source.stream in switched for source in decl.sources):
+            await _reattach_sources(bus, decl)
+        for source in decl.sources:
+            await _wait_for_source(bus, decl, source, caught_up=False)
     if with_kv:
         for bucket in declarations.buckets():
             await _ensure_bucket(bus, bucket)
@@ -47,22 +89,34 @@ def stream_config(bus: Bus, decl: declarations.StreamDecl) -> StreamConfig:
     return StreamConfig(
         name=bus.stream(decl.name),
         description=decl.description,
-        subjects=subjects,
+        subjects=subjects or None,
+        retention=RetentionPolicy(decl.retention),
+        discard=DiscardPolicy(decl.discard),
         storage=StorageType.FILE,
-        max_age=_max_age(bus, decl),
-        max_bytes=decl.max_bytes,
+        max_age=_setting(bus, decl.max_age_setting, decl.max_age_s),
+        max_msgs=int(_setting(bus, decl.max_msgs_setting, decl.max_msgs)),
+        max_bytes=int(_setting(bus, decl.max_bytes_setting, decl.max_bytes)),
         duplicate_window=decl.duplicate_window_s,
         num_replicas=bus.replicas,
         subject_transform=transform,
+        sources=[_source(bus, source) for source in decl.sources] or None,
     )
 
 
-def _max_age(bus: Bus, decl: declarations.StreamDecl) -> float:
-    """The declared age, or the setting that overrides it (ALERT_RETENTION for ALERTS)."""
+def _source(bus: Bus, source: declarations.SourceDecl) -> StreamSource:
+    if len(source.topics) != 1:
+        raise ValueError(f"a source of {source.stream} copies one topic (its filter)")
+    return StreamSource(
+        name=bus.stream(source.stream), filter_subject=source.topics[0].wildcard(bus.ns)
+    )
+
+
+def _setting(bus: Bus, setting: str | None, declared: float) -> float:
+    """The declared value, or the setting that overrides it (ALERT_RETENTION, the backlogs)."""
     settings = getattr(bus, "settings", None)  # a bare namespace in contract tests
-    if decl.max_age_setting and settings is not None:
-        return float(getattr(settings, decl.max_age_setting))
-    return decl.max_age_s
+    if setting and settings is not None:
+        return float(getattr(settings, setting))
+    return declared
 
 
 def _transform(config: StreamConfig) -> tuple[str, str] | None:
@@ -70,24 +124,160 @@ def _transform(config: StreamConfig) -> tuple[str, str] | None:
     return (t.src or "", t.dest or "") if t else None
 
 
-async def _ensure_stream(bus: Bus, decl: declarations.StreamDecl) -> None:
+def _sources(config: StreamConfig) -> list[tuple[str, str]]:
+    return sorted((s.name, s.filter_subject or "") for s in config.sources or [])
+
+
+def _limit(value: int | None) -> int:
+    return value if value is not None and value > 0 else -1
+
+
+def differences(current: StreamConfig, wanted: StreamConfig) -> list[str]:
+    """What provisioning would change in a stream (pure; empty when it matches)."""
+    pairs = {
+        "subjects": (sorted(current.subjects or []), sorted(wanted.subjects or [])),
+        "retention": (current.retention, wanted.retention),
+        "discard": (current.discard, wanted.discard),
+        "max_age": (current.max_age or 0, wanted.max_age or 0),
+        "max_msgs": (_limit(current.max_msgs), _limit(wanted.max_msgs)),
+        "max_bytes": (_limit(current.max_bytes), _limit(wanted.max_bytes)),
+        "duplicate_window": (current.duplicate_window, wanted.duplicate_window),
+        "subject_transform": (_transform(current), _transform(wanted)),
+        "sources": (_sources(current), _sources(wanted)),
+    }
+    return [name for name, (have, want) in pairs.items() if have != want]
+
+
+async def _ensure_stream(
+    bus: Bus, decl: declarations.StreamDecl, *, change_retention: bool
+) -> bool:
+    """Create or update the stream; False when only a retention change is left to make
+    (`change_retention=False`: the caller makes it once the archive is safe)."""
     config = stream_config(bus, decl)
+    name = config.name or ""
     try:
-        info = await bus.js.stream_info(config.name)  # type: ignore[arg-type]
+        info = await bus.js.stream_info(name)
     except NotFoundError:
         await bus.js.add_stream(config)
-        log.info("created stream %s", config.name)
-        return
-    current = info.config
-    if (
-        sorted(current.subjects or []) != sorted(config.subjects or [])
-        or current.max_age != config.max_age
-        or current.max_bytes != config.max_bytes
-        or current.duplicate_window != config.duplicate_window
-        or _transform(current) != _transform(config)
-    ):
+        log.info("created stream %s", name)
+        return True
+    changed = differences(info.config, config)
+    if not changed:
+        return True
+    if "retention" in changed and not change_retention:
+        if {"subjects", "subject_transform"} & set(changed):
+            # Only the subjects now (another stream may be about to bind the ones it gives
+            # up); limits stay as they are until the archive has copied this stream.
+            partial = info.config
+            partial.subjects, partial.subject_transform = config.subjects, config.subject_transform
+            await bus.js.update_stream(partial)
+            log.info("updated stream %s (subjects)", name)
+        return False
+    try:
         await bus.js.update_stream(config)
-        log.info("updated stream %s", config.name)
+    except APIError as error:
+        if "retention" not in changed:
+            raise
+        # Servers that cannot change a stream's retention in place: an empty stream is made
+        # again (its consumers follow); one that still holds work is left for an operator.
+        if (await bus.js.stream_info(name)).state.messages:
+            raise RuntimeError(
+                f"stream {name}: the server refuses to change its retention ({error}) and it "
+                "still holds messages; let the workers drain it, then start again"
+            ) from error
+        await bus.js.delete_stream(name)
+        await bus.js.add_stream(config)
+        for consumer in (c for c in declarations.consumers() if c.stream == decl.name):
+            await _ensure_consumer(bus, consumer)
+        log.warning("recreated empty stream %s to change its retention", name)
+        return True
+    log.info("updated stream %s (%s)", name, ", ".join(changed))
+    return True
+
+
+async def _reattach_sources(bus: Bus, decl: declarations.StreamDecl) -> None:
+    """Drop and re-add a stream's sources. A source set up while its origin kept limits
+    retention copies without a consumer of its own; once the origin keeps messages only for
+    its consumers, the copier must be one, or it could miss what the workers handle first.
+    Re-added, the source resumes after the last message it copied (no copy twice)."""
+    name = bus.stream(decl.name)
+    bare = (await bus.js.stream_info(name)).config
+    bare.sources = []
+    await bus.js.update_stream(bare)
+    await bus.js.update_stream(stream_config(bus, decl))
+    log.info("re-attached the sources of stream %s", name)
+
+
+def is_source_consumer(metadata: dict[str, str] | None, stream: str | None = None) -> bool:
+    """The consumer a sourcing stream (`stream`, or any) keeps on its origin: the server makes
+    it, names it JS_SRC_… and tags it with the copying stream."""
+    copier = (metadata or {}).get("_nats.src.stream")
+    return copier is not None and (stream is None or copier == stream)
+
+
+async def _wait_for_source(
+    bus: Bus, decl: declarations.StreamDecl, source: declarations.SourceDecl, *, caught_up: bool
+) -> bool:
+    """Until `decl` copies `source` through a consumer of its own on the origin stream (which
+    keeps an interest stream's messages until copied), and, with `caught_up`, has copied all
+    the origin holds. Gives up with a warning (False) after SOURCE_WAIT_S, or COPY_WAIT_S for
+    an upgrade's history: the work path never waits for the archive."""
+    origin = bus.stream(source.stream)
+    wanted = _source(bus, source).filter_subject
+    waited = COPY_WAIT_S if caught_up else SOURCE_WAIT_S
+    deadline = asyncio.get_running_loop().time() + waited
+    copier = bus.stream(decl.name)
+    while True:
+        info = await bus.js.stream_info(origin)
+        holding = info.config.retention != RetentionPolicy.INTEREST or any(
+            is_source_consumer(c.config.metadata, copier) and c.config.filter_subject == wanted
+            for c in await bus.js.consumers_info(origin)
+        )
+        copied = True
+        if caught_up:
+            mine = await bus.js.stream_info(bus.stream(decl.name))
+            copied = all(
+                s.lag == 0 and s.active is not None and s.active >= 0 for s in mine.sources or []
+            )
+        if holding and copied:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            log.warning(
+                "stream %s: its copy of %s is not %s after %.0fs; starting anyway",
+                bus.stream(decl.name),
+                origin,
+                "caught up" if caught_up else "in place",
+                waited,
+            )
+            return False
+        await asyncio.sleep(0.1)
+
+
+async def _retire_moved_consumers(bus: Bus, decls: list[declarations.StreamDecl]) -> None:
+    """A declared durable found on another stream than its declared one (the correlator's moved
+    from ALERTS to ALERTS_FINGERPRINTED) is deleted there, so the old stream can give up the
+    subject; only when nothing is waiting for it, or the messages would be stranded."""
+    home = {d: bus.stream(c.stream) for c in declarations.consumers() for d in c.durables()}
+    for decl in decls:
+        stream = bus.stream(decl.name)
+        try:
+            found = await bus.js.consumers_info(stream)
+        except NotFoundError:
+            continue
+        for info in found:
+            if info.name not in home or home[info.name] == stream:
+                continue
+            waiting = (info.num_pending or 0) + (info.num_ack_pending or 0)
+            if waiting:
+                raise RuntimeError(
+                    f"consumer {info.name} moves from {stream} to {home[info.name]} but still "
+                    f"has {waiting} message(s) to handle: run "
+                    "the previous version until `oncallnova status` shows it drained"
+                )
+            await bus.js.delete_consumer(stream, info.name)
+            log.info(
+                "removed consumer %s from %s (it now reads %s)", info.name, stream, home[info.name]
+            )
 
 
 def consumer_config(

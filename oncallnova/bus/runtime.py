@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oncallnova import telemetry
 from oncallnova.bus import declarations
-from oncallnova.bus.connection import Bus, Outgoing, stored_too_late
+from oncallnova.bus.connection import Bus, Outgoing, is_backlog_full, stored_too_late
 from oncallnova.bus.pull import Puller
 from oncallnova.bus.roster import Roster
 from schemas.envelope import (
@@ -188,6 +188,9 @@ class Worker(ABC, Generic[T]):
 
 # Longer than a pull request stays open (Puller.expires_s).
 GIVE_BACK_DELAY_S = 6.0
+# A batch whose output stream is full (discard new at its limit) comes back after this long,
+# like the Retry-After ingestion gives senders: the next stage drains meanwhile.
+BACKLOG_RETRY_S = 1.0
 
 
 def backoff_delay(num_delivered: int) -> float:
@@ -233,6 +236,8 @@ class WorkerStats:
     handled: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    # Batches given back because the stream they publish to was full (backpressure).
+    backlog_waits: int = 0
     ignored_late: int = 0
     # Deliveries the server had made before (num_delivered > 1): redeliveries.
     redelivered: int = 0
@@ -418,6 +423,11 @@ class WorkerRunner(Generic[T]):
                     await self._give_back(deliveries)
                     raise
                 except Exception as error:
+                    if is_backlog_full(error):
+                        # The next stage's stream is full: every message would fail alike, and
+                        # one by one would only multiply the work. The batch waits instead.
+                        await self._wait_for_room(deliveries)
+                        return
                     if len(deliveries) == 1:
                         await self._failed(deliveries[0], error)
                         return
@@ -497,6 +507,23 @@ class WorkerRunner(Generic[T]):
         )
         await delivery.msg.nak(delay=self.backoff(delivery.num_delivered))
         self._done(delivery.msg)
+
+    async def _wait_for_room(self, deliveries: list[Delivery[T]]) -> None:
+        """Give a batch back for redelivery after BACKLOG_RETRY_S: what it committed is applied
+        again idempotently and republished under the same ids when it comes back. (Each wait
+        is a delivery, so it counts towards `max_attempts` should the message later fail for
+        another reason.)"""
+        self.stats.retried += len(deliveries)
+        self.stats.backlog_waits += 1
+        log.info(
+            "%s: the next stream is full; %d message(s) retried in %.0fs",
+            self.worker.consumer,
+            len(deliveries),
+            BACKLOG_RETRY_S,
+        )
+        for delivery in deliveries:
+            await delivery.msg.nak(delay=BACKLOG_RETRY_S)
+            self._done(delivery.msg)
 
     def _done(self, msg: Msg) -> None:
         if self.puller is not None:

@@ -11,11 +11,13 @@ from nats.js.errors import NotFoundError
 
 from oncallnova.bus import declarations
 from oncallnova.bus.connection import Bus
+from oncallnova.bus.provision import is_source_consumer
 from schemas.subjects import DLQ
 
 # A message waiting longer than this (not yet handled, or handled and not acked) is a backlog.
 STUCK_AFTER_S = 60.0
-# A stream this full (of its byte or message limit) is close to dropping its oldest messages.
+# A stream this full (of its byte or message limit) is close to refusing new messages (a backlog)
+# or to ageing out its oldest history (ALERTS_ARCHIVE).
 FULL_AT = 0.8
 
 
@@ -98,8 +100,10 @@ async def broker_status(bus: Bus, now: datetime | None = None) -> BrokerStatus:
                     status.behind[peer.name or "?"] = int(peer.lag or 0)
         streams.append(status)
         for found in await bus.js.consumers_info(name):
-            if not found.config.durable_name:
-                continue  # ephemeral: a replay's ordered consumer, a one-off reader
+            if not found.config.durable_name or is_source_consumer(found.config.metadata):
+                # ephemeral (a replay's ordered consumer, a one-off reader), or the server's
+                # own copier feeding ALERTS_ARCHIVE
+                continue
             consumers.append(await _consumer_status(bus, name, found, now))
     letters = await dead_letter_counts(bus)
     for consumer in consumers:

@@ -86,7 +86,7 @@ async def test_fingerprinter_redelivery_publishes_once(idle_mesh: Mesh) -> None:
     runner = await runner_for(idle_mesh, "fingerprinter")
     assert await deliver_twice(idle_mesh, runner) == 1
     out = ALERT_FINGERPRINTED.subject(service["id"], ns=bus.ns)
-    assert await messages_on(idle_mesh, "ALERTS", f"{out}.*") == 1  # stored with its partition
+    assert await messages_on(idle_mesh, "ALERTS_FINGERPRINTED", f"{out}.*") == 1  # with partition
 
 
 async def test_correlator_redelivery_sends_one_command(idle_mesh: Mesh) -> None:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 
 from app.replay import Range, dry_run, into_namespace
+from oncallnova.bus.provision import is_source_consumer
 from oncallnova.db.models.incidents import Alert
 from oncallnova.incidents.rules import candidate_incident_id
 from oncallnova.replay import DROPPED, JOINS, NEW, RESOLVES, Decision
@@ -100,7 +101,8 @@ async def live_snapshot(mesh: Mesh) -> tuple[Any, ...]:
     consumers = sorted(
         (c.name, c.delivered.stream_seq, c.ack_floor.stream_seq, c.num_pending)
         for c in await mesh.ctx.bus.js.consumers_info(mesh.ctx.bus.stream("ALERTS"))
-        if c.config.durable_name  # the replay's own ordered consumers are ephemeral
+        # the replay's own ordered consumers are ephemeral; the archive's copier moves on
+        if c.config.durable_name and not is_source_consumer(c.config.metadata)
     )
     return incidents, timeline, alerts, windows, consumers
 

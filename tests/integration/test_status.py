@@ -43,10 +43,14 @@ async def test_status_reports_a_backlog_and_a_dead_letter_and_exits_non_zero() -
         assert any("dead letter(s) of correlator" in p for p in body["attention"])
         assert body["components"]["database"] and body["components"]["worker:correlator"]
         assert body["versions"]["broker"] and "PostgreSQL" in body["versions"]["database"]
-        alerts = [s for s in body["streams"] if s["name"] == bus.stream("ALERTS")]
-        assert alerts and alerts[0]["messages"] >= 4 and alerts[0]["max_bytes"]
-        assert 0 < alerts[0]["fill"] < 1
-        assert alerts[0]["max_age_s"] == 7 * 86400  # ALERT_RETENTION, kept for replay
+        streams = {s["name"]: s for s in body["streams"]}
+        alerts = streams[bus.stream("ALERTS")]  # the backlog: the 3 the fingerprinter awaits
+        assert alerts["messages"] == 3 and alerts["max_bytes"] and alerts["max_msgs"]
+        assert 0 < alerts["fill"] < 1
+        assert alerts["max_age_s"] is None  # work never ages out
+        archive = streams[bus.stream("ALERTS_ARCHIVE")]
+        assert archive["max_age_s"] == 7 * 86400  # ALERT_RETENTION, kept for replay
+        assert archive["messages"] >= 3
 
         s = mesh.ctx.settings
         env = {

@@ -211,7 +211,7 @@ async def test_in_a_large_batch_each_alert_keeps_its_own_trace(
         await sub.unsubscribe()
         out = await bus.js.subscribe(
             ALERT_FINGERPRINTED.stored_wildcard(bus.ns),  # stored with their partition
-            stream=bus.stream("ALERTS"),
+            stream=bus.stream("ALERTS_FINGERPRINTED"),
             ordered_consumer=True,
             config=nats.js.api.ConsumerConfig(deliver_policy=nats.js.api.DeliverPolicy.ALL),
         )
