@@ -197,13 +197,39 @@ class Platform:
                         continue
                     for info in await js.consumers_info(stream.config.name):
                         if (info.num_waiting or 0) > 0:
-                            waiting.add(info.name)
+                            # Partitioned workers have one durable per partition: `name-3`.
+                            waiting.add(info.name.rsplit("-", 1)[0])
             except Exception:
                 pass
             if all(name in waiting for name in WORKERS):
                 return
             await asyncio.sleep(0.2)
         raise RuntimeError(f"workers never pulled: {self.procs}")
+
+    def profile(self, directory: str) -> list[subprocess.Popen[bytes]]:
+        """py-spy on every platform process until the storm ends (collapsed stacks)."""
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        names = WORKERS if self.args.mode == "services" else ("up",)
+        return [
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--nonblocking",
+                    "-r",
+                    "50",
+                    "-f",
+                    "raw",
+                    "-o",
+                    f"{directory}/{name}.txt",
+                    "-p",
+                    str(proc.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            for name, proc in zip(names, self.procs, strict=True)
+        ]
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -235,6 +261,7 @@ async def storm(args: argparse.Namespace, repo: Path, nats_url: str | None) -> d
         nc = await nats.connect(platform.nats_url)
         js = nc.jetstream(publish_async_max_pending=8000)
         await platform.wait_pulling(js)
+        profilers = platform.profile(args.profile) if args.profile else []
         committed = Committed()
         for subject in INCIDENT_EVENT.stream_subjects(platform.ns):
             if ".triggered." in subject or ".alert_attached." in subject:
@@ -254,6 +281,9 @@ async def storm(args: argparse.Namespace, repo: Path, nats_url: str | None) -> d
         while committed.total < n and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         end = committed.reached(n) or time.perf_counter()
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            profiler.wait(timeout=60)
         await nc.close()
         rates = tenths(start, committed, n)
         return {
@@ -287,6 +317,7 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=256, help="FETCH_BATCH for the workers")
     parser.add_argument("--repos", default=str(HERE), help="checkouts to run, comma-separated")
     parser.add_argument("--runs", type=int, default=1, help="runs per checkout, alternating")
+    parser.add_argument("--profile", help="directory for py-spy profiles of each process")
     parser.add_argument("--timeout", type=float, default=900, help="seconds after publishing")
     args = parser.parse_args()
     nats_url = None
