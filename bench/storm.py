@@ -96,6 +96,72 @@ class Committed:
         return None
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+PG_PORT = 5432
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def pg_client_ports(pids: list[int]) -> list[int]:
+    """Local ports of the processes' TCP connections to PostgreSQL (loopback)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            continue
+    ports = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        cols = line.split()
+        if cols[9] in inodes and int(cols[2].split(":")[1], 16) == PG_PORT:
+            ports.append(int(cols[1].split(":")[1], 16))
+    return ports
+
+
+class CpuMeter:
+    """CPU seconds used by the platform: its processes, their children (the embedded
+    nats-server), the bench's nats-server, and the PostgreSQL backends serving them. Wall-clock
+    rates on a shared machine swing with everyone else's load; CPU per alert does much less."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.backends: set[int] = set()
+
+    async def sample(self) -> float:
+        pids = [*self.pids, *(c for p in self.pids for c in children(p))]
+        ports = pg_client_ports(pids)
+        if ports and PG.startswith("postgresql"):
+            import asyncpg
+
+            conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+            try:
+                rows = await conn.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1)", ports
+                )
+            finally:
+                await conn.close()
+            self.backends.update(r["pid"] for r in rows)
+        return sum(cpu_s(p) for p in {*pids, *self.backends})
+
+
 def tenths(start: float, committed: Committed, n: int) -> list[float]:
     """alerts/s over each tenth of the alerts (the first from the first publish)."""
     rates, previous = [], start
@@ -206,6 +272,16 @@ class Platform:
             await asyncio.sleep(0.2)
         raise RuntimeError(f"workers never pulled: {self.procs}")
 
+    def pids(self) -> list[int]:
+        """The platform's processes, with the bench's own nats-server in services mode."""
+        pids = [p.pid for p in self.procs]
+        if self.args.mode == "services":
+            from tests import broker
+
+            if broker._process is not None:
+                pids.append(broker._process.pid)
+        return pids
+
     def profile(self, directory: str) -> list[subprocess.Popen[bytes]]:
         """py-spy on every platform process until the storm ends (collapsed stacks)."""
         Path(directory).mkdir(parents=True, exist_ok=True)
@@ -254,6 +330,14 @@ def threading_drain(process: subprocess.Popen[bytes]) -> None:
     threading.Thread(target=drain, daemon=True).start()
 
 
+async def sample_tenths(meter: CpuMeter, committed: Committed, n: int, cpu: list[float]) -> None:
+    """CPU used so far each time another tenth of the alerts has committed."""
+    for k in range(1, 11):
+        while committed.total < k * n // 10:
+            await asyncio.sleep(0.02)
+        cpu.append(await meter.sample())
+
+
 async def storm(args: argparse.Namespace, repo: Path, nats_url: str | None) -> dict[str, object]:
     platform = Platform(args, repo, nats_url)
     try:
@@ -270,6 +354,9 @@ async def storm(args: argparse.Namespace, repo: Path, nats_url: str | None) -> d
         n, keys = args.alerts, args.keys
         tag = secrets.token_hex(3)
         bodies = [event_body(key, f"storm-{i % keys}") for i in range(n)]
+        meter = CpuMeter(platform.pids())
+        cpu = [await meter.sample()]
+        sampler = asyncio.create_task(sample_tenths(meter, committed, n, cpu))
         start = time.perf_counter()
         futures = [
             await js.publish_async(subject, body, headers={"Nats-Msg-Id": f"{tag}-{i}"})
@@ -281,6 +368,7 @@ async def storm(args: argparse.Namespace, repo: Path, nats_url: str | None) -> d
         while committed.total < n and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         end = committed.reached(n) or time.perf_counter()
+        await asyncio.wait_for(sampler, timeout=10) if committed.total >= n else sampler.cancel()
         for profiler in profilers:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
             profiler.wait(timeout=60)
@@ -298,6 +386,12 @@ async def storm(args: argparse.Namespace, repo: Path, nats_url: str | None) -> d
             "alerts_per_s": round(committed.total / (end - start)),
             "tenths_per_s": [round(r) for r in rates],
             "last_over_first": round(rates[-1] / rates[0], 2) if len(rates) == 10 else None,
+            "pg_backends": len(meter.backends),
+            # Platform CPU ms per 1,000 alerts, overall and in each tenth.
+            "cpu_ms_per_1000": round((cpu[-1] - cpu[0]) * 1e6 / n) if len(cpu) == 11 else None,
+            "cpu_tenths": [
+                round((b - a) * 1e6 / (n // 10)) for a, b in zip(cpu, cpu[1:], strict=False)
+            ],
         }
     finally:
         platform.stop()
