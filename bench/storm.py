@@ -145,6 +145,24 @@ class CpuMeter:
         self.pids = pids
         self.backends: set[int] = set()
 
+    def by_process(self) -> dict[str, float]:
+        """CPU seconds so far per kind of process (worker name, nats-server, postgres)."""
+        pids = [*self.pids, *(c for p in self.pids for c in children(p))]
+        totals: dict[str, float] = {}
+        for pid in {*pids, *self.backends}:
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if pid in self.backends:
+                name = "postgres"
+            elif b"worker" in cmd:
+                name = cmd[cmd.index(b"worker") + 1].decode()
+            else:
+                name = Path(cmd[0].decode()).name if b"app.cli" not in cmd else "up"
+            totals[name] = totals.get(name, 0.0) + cpu_s(pid)
+        return totals
+
     async def sample(self) -> float:
         pids = [*self.pids, *(c for p in self.pids for c in children(p))]
         ports = pg_client_ports(pids)
@@ -356,6 +374,7 @@ async def storm(args: argparse.Namespace, repo: Path, nats_url: str | None) -> d
         bodies = [event_body(key, f"storm-{i % keys}") for i in range(n)]
         meter = CpuMeter(platform.pids())
         cpu = [await meter.sample()]
+        split = meter.by_process()
         sampler = asyncio.create_task(sample_tenths(meter, committed, n, cpu))
         start = time.perf_counter()
         futures = [
@@ -389,6 +408,10 @@ async def storm(args: argparse.Namespace, repo: Path, nats_url: str | None) -> d
             "pg_backends": len(meter.backends),
             # Platform CPU ms per 1,000 alerts, overall and in each tenth.
             "cpu_ms_per_1000": round((cpu[-1] - cpu[0]) * 1e6 / n) if len(cpu) == 11 else None,
+            "cpu_ms_per_1000_by_process": {
+                name: round((used - split.get(name, 0.0)) * 1e6 / n)
+                for name, used in meter.by_process().items()
+            },
             "cpu_tenths": [
                 round((b - a) * 1e6 / (n // 10)) for a, b in zip(cpu, cpu[1:], strict=False)
             ],
