@@ -349,21 +349,21 @@ def threading_drain(process: subprocess.Popen[bytes]) -> None:
 
 
 async def seq_scans(schema: str) -> dict[str, list[int]]:
-    """table -> [sequential scans, rows they read] in the run's schema."""
+    """table -> [sequential scans, rows they read, rows inserted] in the run's schema."""
     import asyncpg
 
     await asyncio.sleep(1)  # backends report their counters within a second
     conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
     try:
         rows = await conn.fetch(
-            "SELECT relname, seq_scan, seq_tup_read FROM pg_stat_user_tables"
+            "SELECT relname, seq_scan, seq_tup_read, n_tup_ins FROM pg_stat_user_tables"
             " WHERE schemaname = $1 AND relname = ANY($2)",
             schema,
             ["incidents", "alerts", "incident_timeline"],
         )
     finally:
         await conn.close()
-    return {r["relname"]: [r["seq_scan"], r["seq_tup_read"]] for r in rows}
+    return {r["relname"]: [r["seq_scan"], r["seq_tup_read"], r["n_tup_ins"]] for r in rows}
 
 
 async def sample_tenths(meter: CpuMeter, committed: Committed, n: int, cpu: list[float]) -> None:
@@ -425,7 +425,7 @@ async def storm(args: argparse.Namespace, repo: Path, nats_url: str | None) -> d
             "tenths_per_s": [round(r) for r in rates],
             "last_over_first": round(rates[-1] / rates[0], 2) if len(rates) == 10 else None,
             "pg_backends": len(meter.backends),
-            # Full scans of the hot tables and the rows they read (pg_stat_user_tables).
+            # Full scans of the hot tables, the rows they read, rows inserted.
             "seq_scans": scans,
             # Platform CPU ms per 1,000 alerts, overall and in each tenth.
             "cpu_ms_per_1000": round((cpu[-1] - cpu[0]) * 1e6 / n) if len(cpu) == 11 else None,
