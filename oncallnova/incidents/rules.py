@@ -143,9 +143,13 @@ def attached_message(alerts: int, summary: str) -> str:
 
 def can_merge(earlier: Fact, later: Fact) -> bool:
     """Two facts of one incident can be one timeline entry: both alerts joining it, both
-    notifying alike (an acknowledge in between would have been a fact of its own)."""
+    notifying alike (an acknowledge in between would have been a fact of its own). Both must
+    carry their alert: a folded fact's source is known done only through its alert's row, so a
+    command without one (its id lives in the timeline alone) always keeps a fact of its own."""
     return (
         earlier.event == later.event == "alert_attached"
+        and earlier.alert_id is not None
+        and later.alert_id is not None
         and earlier.notify == later.notify
         and earlier.actor == later.actor
     )

@@ -164,6 +164,9 @@ def test_merge_rules() -> None:
     }), "z")  # fmt: skip
     assert (merged.alerts, merged.source_id, merged.last_alert_id) == (3, "a1", "a3")
     assert merged.message == "3 alerts attached: z"
+    # A command without an alert is known done only by its own timeline entry: never folded.
+    bare = Fact("alert_attached", "user:u", "cmd5", "Alert attached")
+    assert not can_merge(one, bare) and not can_merge(bare, bare)
     silent = Fact("alert_attached", "integration:s", "a4", "", alert_id="a4", notify=False)
     assert not can_merge(one, silent)
     assert not can_merge(Fact("triggered", "integration:s", "a0", ""), one)
