@@ -94,3 +94,12 @@ class IncidentEventV1(BaseModel):
     notify: bool = Field(
         default=True, description="False for alerts joining an acknowledged incident."
     )
+    alerts: int = Field(
+        default=1,
+        ge=1,
+        description="How many alerts an alert_attached fact stands for: consecutive alerts "
+        "joining one incident in one batch are one fact; alert_id is the first of them.",
+    )
+    last_alert_id: str | None = Field(
+        default=None, description="The last of the alerts collapsed into this fact (alerts > 1)."
+    )

@@ -129,6 +129,43 @@ class Fact:
     alert_id: str | None = None
     note: str | None = None
     notify: bool = True
+    # An `alert_attached` fact may stand for several consecutive alerts of one batch
+    # (`merge_attached`): `alert_id` is the first of them, `last_alert_id` the last.
+    alerts: int = 1
+    last_alert_id: str | None = None
+
+
+def attached_message(alerts: int, summary: str) -> str:
+    """The timeline line of an `alert_attached` fact: "N alerts attached" once collapsed."""
+    head = MESSAGES["alert_attached"] if alerts == 1 else f"{alerts} alerts attached"
+    return f"{head}: {summary}"
+
+
+def can_merge(earlier: Fact, later: Fact) -> bool:
+    """Two facts of one incident can be one timeline entry: both alerts joining it, both
+    notifying alike (an acknowledge in between would have been a fact of its own). Both must
+    carry their alert: a folded fact's source is known done only through its alert's row, so a
+    command without one (its id lives in the timeline alone) always keeps a fact of its own."""
+    return (
+        earlier.event == later.event == "alert_attached"
+        and earlier.alert_id is not None
+        and later.alert_id is not None
+        and earlier.notify == later.notify
+        and earlier.actor == later.actor
+    )
+
+
+def merge_attached(earlier: Fact, later: Fact, summary: str) -> Fact:
+    """One fact for consecutive alerts joining an incident, as PagerDuty collapses them into
+    "N alerts": the first alert's id stays the fact's source (its idempotency key), the last
+    one is kept beside it, `summary` is the last alert's."""
+    alerts = earlier.alerts + later.alerts
+    return replace(
+        earlier,
+        message=attached_message(alerts, summary),
+        alerts=alerts,
+        last_alert_id=later.last_alert_id or later.alert_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +352,11 @@ class IncidentBook:
 
     Filled with the incidents named by id and those open on the batch's dedup keys; records
     which are new, which changed, every fact (with the incident right after it) and which
-    incident each alert was stored against. No I/O: the lifecycle worker loads and writes,
-    a dry-run replay uses it on a scratch copy."""
+    incident each alert was stored against. Alerts that join an incident one after another
+    are recorded as one fact (`merge_attached`): a storm on one key costs one timeline entry
+    and one event per batch, not per alert, while every alert is still stored and counted.
+    No I/O: the lifecycle worker loads and writes, a dry-run replay uses it on a scratch
+    copy (`apply`'s outcome is still per command)."""
 
     by_id: dict[str, IncidentState] = field(default_factory=dict)
     open_by_key: dict[tuple[str, str], IncidentState] = field(default_factory=dict)
@@ -325,6 +365,7 @@ class IncidentBook:
     facts: list[tuple[str, Fact]] = field(default_factory=list)  # (incident id, fact)
     snapshots: list[IncidentState] = field(default_factory=list)  # incident right after a fact
     alert_incidents: list[tuple[CanonicalAlertV1, str | None]] = field(default_factory=list)
+    last_fact: dict[str, int] = field(default_factory=dict)  # incident id -> index in facts
 
     @classmethod
     def of(cls, incidents: Iterable[IncidentState]) -> IncidentBook:
@@ -362,9 +403,22 @@ class IncidentBook:
             self.new_ids.append(incident.id)
         self.changed_ids[incident.id] = None
         for fact in outcome.facts:
-            self.facts.append((incident.id, fact))
-            self.snapshots.append(incident)
+            self._record(incident, fact, alert.summary if alert is not None else "")
         return outcome
+
+    def _record(self, incident: IncidentState, fact: Fact, summary: str) -> None:
+        """Append `fact`, or fold it into the incident's latest fact when both are alerts
+        joining it; that fact's snapshot becomes the incident as it is now."""
+        index = self.last_fact.get(incident.id)
+        if index is not None:
+            earlier = self.facts[index][1]
+            if can_merge(earlier, fact):
+                self.facts[index] = (incident.id, merge_attached(earlier, fact, summary))
+                self.snapshots[index] = incident
+                return
+        self.last_fact[incident.id] = len(self.facts)
+        self.facts.append((incident.id, fact))
+        self.snapshots.append(incident)
 
     def new(self) -> list[IncidentState]:
         """Incidents opened by the batch, in creation order, as they are now."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from oncallnova.incidents.rules import (
@@ -252,6 +252,8 @@ def test_acknowledging_or_resolving_twice_changes_nothing_the_second_time(
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(SOURCES, ACTIONS), min_size=1, max_size=25))
+# Two commands without an alert joining an incident: each must keep a fact (its id) of its own.
+@example([("alert", "trigger"), ("human", "trigger"), ("human", "trigger")])
 def test_a_redelivered_command_is_a_no_op(steps: list[tuple[str, str]]) -> None:
     """Each command delivered twice in a row: the lifecycle skips a source it has recorded (a
     fact's source, a stored alert); whatever it cannot recognise must change nothing again."""
