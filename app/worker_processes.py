@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from oncallnova.bus.runtime import LatencyHistogram, WorkerStats
+from oncallnova.restarts import RESTART_BACKOFF_S, STABLE_AFTER_S, RestartBudget
 from oncallnova.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,6 @@ WEIGHTS: dict[str, float] = {
 }
 LIGHT_WEIGHT = 0.25
 
-# Restart waits, as for the embedded nats-server.
-RESTART_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-STABLE_AFTER_S = 30.0
 # Seconds between a child's stats reports, and how old the last may be for "running".
 REPORT_EVERY_S = 0.5
 REPORT_STALE_S = 5.0
@@ -200,26 +198,25 @@ class WorkerProcess:
     async def supervise(self) -> None:
         """Restart the child each time it dies, with backoff; raise if it cannot stay up."""
         loop = asyncio.get_running_loop()
-        failures = 0
+        budget = RestartBudget(self.backoff, self.stable_after_s)
         while True:
             assert self.process is not None
             started_at = loop.time()
             code = await self.process.wait()
             if self.stopping:
                 return
-            if loop.time() - started_at >= self.stable_after_s:
-                failures = 0
-            if failures >= len(self.backoff):
+            budget.exited(loop.time() - started_at)
+            wait = budget.next_wait()
+            if wait is None:
                 raise RuntimeError(
                     f"worker process {self.index} ({', '.join(self.names)}) kept exiting "
-                    f"(last code {code}); gave up after {failures} restarts"
+                    f"(last code {code}); gave up after {budget.failures} restarts"
                 )
             log.error(
                 "worker process %s (%s) exited with %s; restarting it",
                 self.index, ", ".join(self.names), code,
             )  # fmt: skip
-            await asyncio.sleep(self.backoff[failures])
-            failures += 1
+            await asyncio.sleep(wait)
             if self.stopping:
                 return
             await self.start()

@@ -21,6 +21,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from oncallnova.restarts import RESTART_BACKOFF_S, STABLE_AFTER_S, RestartBudget
 from schemas.subjects import ALERT_RECEIVED
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
-
-# Waits before each restart of a server that died. A server that ran at least STABLE_AFTER_S
-# starts the sequence afresh; one that keeps dying sooner uses it up, and then the platform
-# exits non-zero so systemd, Docker or a person notices.
-RESTART_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-STABLE_AFTER_S = 30.0
 
 # Raw alerts of any format (`….v1.>`, as the compose cluster's config says), and nothing else.
 PRODUCER_SUBJECTS = [ALERT_RECEIVED.wildcard().removesuffix("*") + ">"]
@@ -196,24 +191,23 @@ class EmbeddedNats:
         stored; the platform's NATS connection reconnects to the same port by itself.
         """
         loop = asyncio.get_running_loop()
-        failures = 0
+        budget = RestartBudget(self.backoff, self.stable_after_s)
         while True:
             assert self.process is not None
             started_at = loop.time()
             code = await self.process.wait()
             if self.stopping:
                 return
-            if loop.time() - started_at >= self.stable_after_s:
-                failures = 0
+            budget.exited(loop.time() - started_at)
             log.error("embedded nats-server exited with %s; restarting it", code)
             while True:
-                if failures >= len(self.backoff):
+                wait = budget.next_wait()
+                if wait is None:
                     raise RuntimeError(
-                        f"embedded nats-server could not be restarted after {failures} "
+                        f"embedded nats-server could not be restarted after {budget.failures} "
                         f"attempts; see {self.data_dir / 'nats-server.log'}"
                     )
-                await asyncio.sleep(self.backoff[failures])
-                failures += 1
+                await asyncio.sleep(wait)
                 if self.stopping:
                     return
                 try:
