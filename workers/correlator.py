@@ -16,10 +16,9 @@ as PagerDuty's dedup key does; an alert never reopens a resolved incident.
 from __future__ import annotations
 
 from nats.aio.msg import Msg
-from pydantic import ValidationError
 
 from oncallnova.bus.connection import Outgoing
-from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
+from oncallnova.bus.runtime import Delivery, UnitOfWork, Worker, parse
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
 from oncallnova.incidents.correlation import (
@@ -42,10 +41,7 @@ class CorrelatorWorker(Worker[CanonicalAlertV1]):
         self.windows = windows
 
     def decode(self, subject: str, envelope: Envelope, msg: Msg) -> CanonicalAlertV1:
-        try:
-            return CanonicalAlertV1.model_validate_json(msg.data)
-        except ValidationError as error:
-            raise InvalidMessage(str(error)) from error
+        return parse(CanonicalAlertV1, msg)
 
     async def stop(self) -> None:
         await self.windows.close()

@@ -26,11 +26,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nats.aio.msg import Msg
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oncallnova.bus.connection import Outgoing
-from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
+from oncallnova.bus.runtime import Delivery, UnitOfWork, Worker, parse
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Service
 from oncallnova.db.models.paging import EscalationTimer
@@ -169,10 +168,7 @@ class EscalatorWorker(Worker[IncidentEventV1]):
     # --- incident facts --------------------------------------------------------------------
 
     def decode(self, subject: str, envelope: Envelope, msg: Msg) -> IncidentEventV1:
-        try:
-            return IncidentEventV1.model_validate_json(msg.data)
-        except ValidationError as error:
-            raise InvalidMessage(str(error)) from error
+        return parse(IncidentEventV1, msg)
 
     async def handle(self, batch: list[Delivery[IncidentEventV1]], uow: UnitOfWork) -> None:
         cache = BatchCache()

@@ -23,11 +23,10 @@ from datetime import datetime
 from typing import Any
 
 from nats.aio.msg import Msg
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from oncallnova.bus.connection import Outgoing
-from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
+from oncallnova.bus.runtime import Delivery, UnitOfWork, Worker, parse
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import incidents as repo
 from oncallnova.incidents.rules import Fact, IncidentBook, IncidentState
@@ -212,10 +211,7 @@ class LifecycleWorker(Worker[IncidentCommandV1]):
         return keys
 
     def decode(self, subject: str, envelope: Envelope, msg: Msg) -> IncidentCommandV1:
-        try:
-            return IncidentCommandV1.model_validate_json(msg.data)
-        except ValidationError as error:
-            raise InvalidMessage(str(error)) from error
+        return parse(IncidentCommandV1, msg)
 
     async def handle(self, batch: list[Delivery[IncidentCommandV1]], uow: UnitOfWork) -> None:
         pending = await BatchApplier(uow.session, self.ctx.clock()).apply(batch)

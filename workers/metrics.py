@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from nats.aio.msg import Msg
-from pydantic import ValidationError
 
-from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
+from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker, parse
 from oncallnova.context import AppContext
 from oncallnova.db.repositories import metrics as repo
 from oncallnova.metrics.facts import (
@@ -43,10 +42,7 @@ class IncidentMetricsWorker(Worker[IncidentEventV1]):
         self.ctx = ctx
 
     def decode(self, subject: str, envelope: Envelope, msg: Msg) -> IncidentEventV1:
-        try:
-            return IncidentEventV1.model_validate_json(msg.data)
-        except ValidationError as error:
-            raise InvalidMessage(str(error)) from error
+        return parse(IncidentEventV1, msg)
 
     async def handle(self, batch: list[Delivery[IncidentEventV1]], uow: UnitOfWork) -> None:
         incidents = {

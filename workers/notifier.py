@@ -19,9 +19,8 @@ from typing import Any
 
 import aiosmtplib
 from nats.aio.msg import Msg
-from pydantic import ValidationError
 
-from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
+from oncallnova.bus.runtime import Delivery, UnitOfWork, Worker, parse
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Service
 from oncallnova.db.repositories import paging as repo
@@ -79,10 +78,7 @@ class NotifierWorker(Worker[NotificationRequestedV1]):
             await self.inbox.stop()
 
     def decode(self, subject: str, envelope: Envelope, msg: Msg) -> NotificationRequestedV1:
-        try:
-            return NotificationRequestedV1.model_validate_json(msg.data)
-        except ValidationError as error:
-            raise InvalidMessage(str(error)) from error
+        return parse(NotificationRequestedV1, msg)
 
     async def handle(self, batch: list[Delivery[NotificationRequestedV1]], uow: UnitOfWork) -> None:
         limit = asyncio.Semaphore(PARALLEL_SENDS)

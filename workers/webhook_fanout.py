@@ -10,10 +10,9 @@ Idempotency: the event id is derived from the fact's message id, and each delive
 from __future__ import annotations
 
 from nats.aio.msg import Msg
-from pydantic import ValidationError
 
 from oncallnova.bus.connection import Outgoing
-from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
+from oncallnova.bus.runtime import Delivery, UnitOfWork, Worker, parse
 from oncallnova.context import AppContext
 from oncallnova.db.models.incidents import Service
 from oncallnova.db.models.paging import WebhookSubscription
@@ -47,10 +46,7 @@ class WebhookFanoutWorker(Worker[IncidentEventV1]):
         self.ctx = ctx
 
     def decode(self, subject: str, envelope: Envelope, msg: Msg) -> IncidentEventV1:
-        try:
-            return IncidentEventV1.model_validate_json(msg.data)
-        except ValidationError as error:
-            raise InvalidMessage(str(error)) from error
+        return parse(IncidentEventV1, msg)
 
     async def handle(self, batch: list[Delivery[IncidentEventV1]], uow: UnitOfWork) -> None:
         subscriptions = await repo.active_subscriptions(uow.session)

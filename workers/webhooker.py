@@ -23,9 +23,8 @@ import time
 
 import httpx
 from nats.aio.msg import Msg
-from pydantic import ValidationError
 
-from oncallnova.bus.runtime import Delivery, InvalidMessage, UnitOfWork, Worker
+from oncallnova.bus.runtime import Delivery, UnitOfWork, Worker, parse
 from oncallnova.context import AppContext
 from oncallnova.db.models.paging import WebhookAttempt, WebhookSubscription
 from oncallnova.db.repositories import paging as repo
@@ -83,10 +82,7 @@ class WebhookerWorker(Worker[WebhookDeliveryRequestedV1]):
             await self.client.aclose()
 
     def decode(self, subject: str, envelope: Envelope, msg: Msg) -> WebhookDeliveryRequestedV1:
-        try:
-            return WebhookDeliveryRequestedV1.model_validate_json(msg.data)
-        except ValidationError as error:
-            raise InvalidMessage(str(error)) from error
+        return parse(WebhookDeliveryRequestedV1, msg)
 
     async def handle(
         self, batch: list[Delivery[WebhookDeliveryRequestedV1]], uow: UnitOfWork

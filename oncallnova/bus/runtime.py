@@ -34,6 +34,7 @@ import redis.exceptions
 import sqlalchemy.exc
 from nats.aio.msg import Msg
 from opentelemetry import trace
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from oncallnova import telemetry
@@ -59,6 +60,17 @@ T = TypeVar("T")
 
 class InvalidMessage(Exception):
     """The message can never be handled: dead-letter it, do not retry."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], msg: Msg) -> M:
+    """The message's body as `model`; a body that does not fit it can never be handled."""
+    try:
+        return model.model_validate_json(msg.data)
+    except ValidationError as error:
+        raise InvalidMessage(str(error)) from error
 
 
 class TransientError(Exception):
